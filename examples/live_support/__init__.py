@@ -1,0 +1,1 @@
+"""Live-support chat example: an HTTP page plus a websocket chat endpoint."""

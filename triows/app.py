@@ -1,0 +1,321 @@
+"""``App``: the ASGI application.
+
+Everything per route is decided here once, when the app is built: the route tables, each
+handler's call plan, its template. A request or connection then costs one route lookup and the
+handler call.
+"""
+
+from __future__ import annotations
+
+import logging
+import traceback
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import pydantic_core
+import trio
+
+from ._types import Receive, Scope, Send
+from .config import Config
+from .controllers import collect_handlers, controller_info, join_path, render_template_name
+from .controllers import route_infos as _route_infos
+from .endpoints import HTTPEndpoint, WebSocketEndpoint, logger
+from .errors import ConfigurationError, HTTPException, exception_leaves
+from .params import CallPlan
+from .requests import ClientDisconnect, Request
+from .responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
+from .routing import PathTemplate, Route, Router, URLNames
+from .staticfiles import StaticFiles
+from .templating import Templates, controller_template_folder
+from .websocket import WebSocket
+
+__all__ = ["App", "Lifespan"]
+
+Lifespan = Callable[["App"], AbstractAsyncContextManager[Any]]
+Hook = Callable[[], Awaitable[Any]]
+HTTPHandler = Callable[[Request], Awaitable[Response]]
+WebSocketHandler = Callable[[WebSocket], Awaitable[None]]
+
+_NOT_FOUND = pydantic_core.to_json({"detail": "Not Found"})
+
+
+class App:
+    """A triows application, callable by any ASGI server (``hypercorn --worker-class trio``).
+
+    Args:
+        controllers: ``@Controller`` classes whose routes the app serves.
+        providers: Services for dependency injection.
+        guards: Guards run before every handler.
+        template_folder: Where ``@render`` finds templates (before each controller's own
+            ``templates`` folder).
+        static_folder: Files served under ``/static`` (``url_for('static', path=...)``).
+        config: Settings: a mapping (``dict(DEBUG=True)``) or an object with UPPER_CASE
+            attributes. See :class:`~triows.Config`.
+        lifespan: ``lifespan(app)`` returning an async context manager, entered at startup
+            and left at shutdown.
+        on_startup: Async callables run at startup, before ``lifespan`` is entered.
+        on_shutdown: Async callables run at shutdown, after ``lifespan`` is left.
+
+    Raises:
+        ConfigurationError: Any misconfiguration, naming the handler concerned.
+    """
+
+    def __init__(
+        self,
+        controllers: Sequence[type] = (),
+        providers: Sequence[Any] = (),
+        guards: Sequence[Any] = (),
+        template_folder: str | Path | None = None,
+        static_folder: str | Path | None = None,
+        config: Mapping[str, Any] | object | None = None,
+        lifespan: Lifespan | None = None,
+        on_startup: Sequence[Hook] = (),
+        on_shutdown: Sequence[Hook] = (),
+    ) -> None:
+        self.config = Config(config)
+        self.controllers = list(controllers)
+        self.providers = list(providers)
+        self.guards = list(guards)
+        self._lifespan = lifespan
+        self._on_startup = list(on_startup)
+        self._on_shutdown = list(on_shutdown)
+        self._nursery: trio.Nursery | None = None
+        self.state: dict[str, Any] = {}
+        self._templates: Templates | None = None
+        self._template_folders = self._find_template_folders(template_folder)
+        self.static = StaticFiles(static_folder) if static_folder is not None else None
+        if self.static is not None and not self.static.folder.is_dir():
+            raise ConfigurationError(f"static_folder {str(static_folder)!r} is not a folder")
+
+        http_routes, ws_routes = self._build_routes()
+        self.http_router: Router[HTTPHandler] = Router(http_routes, "http")
+        self.websocket_router: Router[WebSocketHandler] = Router(ws_routes, "websocket")
+        self._names = URLNames([*http_routes, *ws_routes])
+
+    # -- building --------------------------------------------------------------------------
+
+    def _find_template_folders(self, template_folder: str | Path | None) -> list[Path]:
+        folders = []
+        if template_folder is not None:
+            folder = Path(template_folder)
+            if not folder.is_dir():
+                raise ConfigurationError(f"template_folder {str(folder)!r} is not a folder")
+            folders.append(folder)
+        for controller in self.controllers:
+            found = controller_template_folder(controller)
+            if found is not None and found not in folders:
+                folders.append(found)
+        return folders
+
+    @property
+    def templates(self) -> Templates:
+        """The Jinja2 templates of the app.
+
+        Raises:
+            ConfigurationError: The app has no template folder at all.
+        """
+        if self._templates is None:
+            if not self._template_folders:
+                raise ConfigurationError(
+                    "the App has no templates: pass template_folder=..., or put a 'templates' "
+                    "folder beside the controller's module"
+                )
+            self._templates = Templates(self._template_folders, self.url_path_for)
+        return self._templates
+
+    def _build_routes(
+        self,
+    ) -> tuple[list[Route[HTTPHandler]], list[Route[WebSocketHandler]]]:
+        http_routes: list[Route[HTTPHandler]] = []
+        ws_routes: list[Route[WebSocketHandler]] = []
+        seen: set[type] = set()
+        for controller in self.controllers:
+            info = controller_info(controller)
+            if info is None:
+                raise ConfigurationError(
+                    f"{getattr(controller, '__name__', controller)!r} is listed in "
+                    "controllers=[...] but is not decorated with @Controller(prefix)"
+                )
+            if controller in seen:
+                raise ConfigurationError(f"{controller.__name__} is listed twice in controllers")
+            seen.add(controller)
+            for _, fn in collect_handlers(controller):
+                owner = f"{controller.__name__}.{fn.__name__}"
+                template = render_template_name(fn)
+                for route in _route_infos(fn):
+                    path = PathTemplate(join_path(info.prefix, route.path))
+                    plan = CallPlan(fn, route.kind, path.converters)
+                    name = route.name or fn.__name__
+                    if route.kind == "http":
+                        if template is not None and not self.templates.exists(template):
+                            folders = ", ".join(str(f) for f in self._template_folders)
+                            raise ConfigurationError(
+                                f"{owner} renders {template!r}, which is not in {folders}"
+                            )
+                        endpoint = HTTPEndpoint(
+                            controller, fn, plan, template, self._templates if template else None
+                        )
+                        methods = route.methods | ({"HEAD"} if "GET" in route.methods else set())
+                        http_routes.append(Route(path, endpoint, name, frozenset(methods), owner))
+                        continue
+                    if template is not None:
+                        raise ConfigurationError(
+                            f"{owner}: @render cannot decorate a websocket route"
+                        )
+                    if route.use_extra_handler:
+                        raise ConfigurationError(
+                            f"{owner}: use_extra_handler=True is not available in this version "
+                            "of triows yet"
+                        )
+                    ws_endpoint = WebSocketEndpoint(controller, fn, plan, self.config.DEBUG)
+                    ws_routes.append(Route(path, ws_endpoint, name, frozenset(), owner))
+        if self.static is not None:
+            static = self.static
+            http_routes.append(
+                Route(
+                    PathTemplate("/static/{path:path}"),
+                    lambda request: static.response(request.path_params["path"]),
+                    "static",
+                    frozenset({"GET", "HEAD"}),
+                )
+            )
+        return http_routes, ws_routes
+
+    def url_path_for(self, name: str, /, **params: Any) -> str:
+        """The path of the route called ``name`` (or ``"Controller.method"``).
+
+        Raises:
+            NoMatchFound: No such route, or the parameters do not fit its path.
+        """
+        return self._names.url_path_for(name, **params)
+
+    # -- running ---------------------------------------------------------------------------
+
+    @property
+    def nursery(self) -> trio.Nursery:
+        """The app nursery: lives from lifespan startup to shutdown, for app-wide services.
+
+        Raises:
+            RuntimeError: The app is not running (outside lifespan startup..shutdown).
+        """
+        if self._nursery is None:
+            raise RuntimeError(
+                "app.nursery exists only while the app runs: between lifespan startup and "
+                "shutdown (is the server or test client running the lifespan?)"
+            )
+        return self._nursery
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """The ASGI entry point."""
+        scope["app"] = self
+        kind = scope["type"]
+        if kind == "websocket":
+            await self._websocket(scope, receive, send)
+        elif kind == "http":
+            await self._http(scope, receive, send)
+        elif kind == "lifespan":
+            await self._run_lifespan(receive, send)
+        else:
+            raise RuntimeError(f"triows cannot serve ASGI scope type {kind!r}")
+
+    async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
+        websocket = WebSocket(scope, receive, send)
+        found = self.websocket_router.match_first(scope["path"])
+        if found is None:
+            await websocket.deny(404, _NOT_FOUND, {"content-type": "application/json"})
+            return
+        route, scope["path_params"] = found
+        await route.endpoint(websocket)
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        request = Request(scope, receive)
+        try:
+            response = await self._respond(request)
+        except ClientDisconnect:
+            return
+        await response.send(send, head=scope["method"] == "HEAD")
+
+    async def _respond(self, request: Request) -> Response:
+        scope = request.scope
+        try:
+            matches = self.http_router.match(scope["path"])
+            for route, params in matches:
+                if scope["method"] in route.methods:
+                    scope["path_params"] = params
+                    return await route.endpoint(request)
+            if matches:
+                allowed = sorted({m for route, _ in matches for m in route.methods})
+                raise HTTPException(405, headers={"allow": ", ".join(allowed)})
+            redirect = self._slash_twin(scope)
+            if redirect is not None:
+                return RedirectResponse(redirect)
+            raise HTTPException(404)
+        except HTTPException as exc:
+            return JSONResponse({"detail": exc.detail}, exc.status_code, exc.headers)
+        except ClientDisconnect:
+            raise
+        except Exception as exc:
+            logger.error("HTTP %s %s failed", scope["method"], scope["path"], exc_info=exc)
+            if self.config.DEBUG:
+                return PlainTextResponse("".join(traceback.format_exception(exc)), 500)
+            return JSONResponse({"detail": "Internal Server Error"}, 500)
+
+    def _slash_twin(self, scope: Scope) -> str | None:
+        if not self.config.REDIRECT_SLASHES:
+            return None
+        path: str = scope["path"]
+        twin = path[:-1] if path.endswith("/") and path != "/" else path + "/"
+        if not self.http_router.match(twin):
+            return None
+        query: bytes = scope.get("query_string", b"")
+        root: str = scope.get("root_path", "")
+        return root + twin + (f"?{query.decode('latin-1')}" if query else "")
+
+    # -- lifespan --------------------------------------------------------------------------
+
+    @asynccontextmanager
+    async def _lifespan_context(self) -> AsyncIterator[None]:
+        for hook in self._on_startup:
+            await hook()
+        if self._lifespan is not None:
+            async with self._lifespan(self):
+                yield
+        else:
+            yield
+        for hook in self._on_shutdown:
+            await hook()
+
+    async def _run_lifespan(self, receive: Receive, send: Send) -> None:
+        message = await receive()
+        if message["type"] != "lifespan.startup":
+            raise RuntimeError(f"expected ASGI 'lifespan.startup', got {message['type']!r}")
+        started = stopping = False
+        try:
+            async with trio.open_nursery() as nursery:
+                self._nursery = nursery
+                async with self._lifespan_context():
+                    started = True
+                    await send({"type": "lifespan.startup.complete"})
+                    await receive()  # lifespan.shutdown
+                    stopping = True
+                nursery.cancel_scope.cancel()
+        except Exception as exc:
+            phase = "shutdown" if started else "startup"
+            logger.error("app %s failed", phase, exc_info=exc)
+            leaves = list(exception_leaves(exc))
+            cause = leaves[0] if len(leaves) == 1 else exc
+            text = "".join(traceback.format_exception_only(cause)).strip()
+            if started and not stopping:
+                # A service may have crashed long before shutdown: answer when asked.
+                while (await receive())["type"] != "lifespan.shutdown":
+                    pass
+            await send({"type": f"lifespan.{phase}.failed", "message": text})
+            return
+        finally:
+            self._nursery = None
+        await send({"type": "lifespan.shutdown.complete"})
+
+
+logging.getLogger("triows").addHandler(logging.NullHandler())

@@ -1,0 +1,274 @@
+"""Controllers and the route decorators.
+
+Decorators only attach metadata to the function (so they stack in any order); the app reads it
+once when it is built. Misuse that can be seen at decoration time — a sync handler, a decorator
+used without its parentheses, an unknown option — raises there, naming the handler.
+"""
+
+from __future__ import annotations
+
+import inspect
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
+
+from .errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from .context import ExecutionContext
+
+__all__ = [
+    "Controller",
+    "ControllerBase",
+    "ControllerInfo",
+    "RouteInfo",
+    "delete",
+    "get",
+    "patch",
+    "post",
+    "put",
+    "render",
+    "ws_route",
+]
+
+F = TypeVar("F", bound=Callable[..., Any])
+C = TypeVar("C", bound=type)
+
+Encoding = Literal["text", "json", "bytes"]
+ENCODINGS: frozenset[str] = frozenset({"text", "json", "bytes"})
+
+_ROUTES_ATTR = "__triows_routes__"
+_CONTROLLER_ATTR = "__triows_controller__"
+_RENDER_ATTR = "__triows_render__"
+
+
+def describe(fn: Any) -> str:
+    """``CarController.live_support``: how error messages name a handler."""
+    return str(getattr(fn, "__qualname__", None) or getattr(fn, "__name__", repr(fn)))
+
+
+@dataclass(frozen=True)
+class RouteInfo:
+    """What a route decorator recorded on a handler function."""
+
+    kind: Literal["http", "websocket"]
+    path: str
+    methods: frozenset[str] = frozenset()
+    name: str | None = None
+    use_extra_handler: bool = False
+    encoding: Encoding = "json"
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ControllerInfo:
+    """What ``@Controller`` recorded on a class."""
+
+    prefix: str
+
+
+def route_infos(fn: Any) -> list[RouteInfo]:
+    """The routes recorded on ``fn`` (empty if it is not a handler)."""
+    infos: list[RouteInfo] = getattr(fn, _ROUTES_ATTR, [])
+    return infos
+
+
+def render_template_name(fn: Any) -> str | None:
+    """The template ``@render`` recorded on ``fn``, if any."""
+    name: str | None = getattr(fn, _RENDER_ATTR, None)
+    return name
+
+
+def controller_info(cls: type) -> ControllerInfo | None:
+    """The ``@Controller`` metadata of ``cls`` itself (not inherited), if any."""
+    info: ControllerInfo | None = cls.__dict__.get(_CONTROLLER_ATTR)
+    return info
+
+
+def _check_handler(fn: Any, decorator: str) -> None:
+    if inspect.isclass(fn) or not callable(fn):
+        raise ConfigurationError(f"{decorator} decorates a function, got {fn!r}")
+    target = inspect.unwrap(fn)
+    if not inspect.iscoroutinefunction(target):
+        raise ConfigurationError(
+            f"{describe(fn)} must be 'async def' to be used with {decorator}: "
+            "handlers run on trio and a sync one would block the event loop"
+        )
+
+
+def _attach(fn: F, info: RouteInfo, decorator: str) -> F:
+    _check_handler(fn, decorator)
+    existing = route_infos(fn)
+    setattr(fn, _ROUTES_ATTR, [*existing, info])
+    return fn
+
+
+def _http_decorator(method: str) -> Callable[..., Callable[[F], F]]:
+    decorator = f"@{method.lower()}"
+
+    def make(path: str = "/", *, name: str | None = None) -> Callable[[F], F]:
+        if not isinstance(path, str):
+            raise ConfigurationError(
+                f"{decorator} needs parentheses: write {decorator}('/path') above {describe(path)}"
+            )
+        methods = frozenset({method})
+        return lambda fn: _attach(fn, RouteInfo("http", path, methods, name), decorator)
+
+    make.__name__ = method.lower()
+    make.__doc__ = f"""Route HTTP ``{method}`` requests for ``path`` to the decorated handler.
+
+    Args:
+        path: The path template, relative to the controller's prefix.
+        name: The name for ``url_path_for`` (default: the function's name).
+    """
+    return make
+
+
+get = _http_decorator("GET")
+post = _http_decorator("POST")
+put = _http_decorator("PUT")
+patch = _http_decorator("PATCH")
+delete = _http_decorator("DELETE")
+
+
+class _WsRoute:
+    """``@ws_route(path, ...)``: declare a websocket handler."""
+
+    def __call__(
+        self,
+        path: str = "/",
+        *,
+        name: str | None = None,
+        use_extra_handler: bool = False,
+        encoding: Encoding = "json",
+        **options: Any,
+    ) -> Callable[[F], F]:
+        """Route websocket connections for ``path`` to the decorated handler.
+
+        Args:
+            path: The path template, relative to the controller's prefix.
+            name: The name for ``url_path_for`` (default: the function's name).
+            use_extra_handler: Make the handler a per-message handler driven by triows' loop.
+            encoding: With ``use_extra_handler``: ``"text"``, ``"json"`` or ``"bytes"``.
+            **options: Options for the extra-handler loop.
+
+        Raises:
+            ConfigurationError: Used without parentheses, or an unknown ``encoding``.
+        """
+        if not isinstance(path, str):
+            raise ConfigurationError(
+                f"@ws_route needs parentheses: write @ws_route('/path') above {describe(path)}"
+            )
+        if encoding not in ENCODINGS:
+            raise ConfigurationError(
+                f"@ws_route({path!r}): unknown encoding {encoding!r}; "
+                f"use one of {sorted(ENCODINGS)}"
+            )
+        info = RouteInfo(
+            "websocket", path, frozenset(), name, use_extra_handler, encoding, dict(options)
+        )
+        return lambda fn: _attach(fn, info, "@ws_route")
+
+
+ws_route = _WsRoute()
+
+
+def render(template_name: str) -> Callable[[F], F]:
+    """Render the handler's returned mapping with the Jinja2 template ``template_name``.
+
+    Raises:
+        ConfigurationError: Used without parentheses.
+    """
+    if not isinstance(template_name, str):
+        raise ConfigurationError(
+            "@render needs a template name: write @render(template_name='page.html') above "
+            f"{describe(template_name)}"
+        )
+
+    def decorate(fn: F) -> F:
+        _check_handler(fn, "@render")
+        setattr(fn, _RENDER_ATTR, template_name)
+        return fn
+
+    return decorate
+
+
+@overload
+def Controller(prefix: str = "") -> Callable[[C], C]: ...
+@overload
+def Controller(prefix: C) -> C: ...
+
+
+def Controller(prefix: str | type = "") -> Any:  # the guide's spelling
+    """Mark a class as a controller whose routes live under ``prefix``.
+
+    ``@Controller`` without arguments derives the prefix from the class name, as Ellar does:
+    ``CarController`` → ``/car``.
+
+    Args:
+        prefix: The path prefix of every route in the class (``"/car"``).
+    """
+
+    def decorate(cls: C, prefix: str) -> C:
+        if not inspect.isclass(cls):
+            raise ConfigurationError(f"@Controller decorates a class, got {cls!r}")
+        if prefix and not prefix.startswith("/"):
+            prefix = "/" + prefix
+        setattr(cls, _CONTROLLER_ATTR, ControllerInfo(prefix.rstrip("/")))
+        return cls
+
+    if isinstance(prefix, type):
+        stem = re.sub(r"Controller$", "", prefix.__name__) or prefix.__name__
+        return decorate(prefix, "/" + stem.lower())
+    text: str = prefix
+    return lambda cls: decorate(cls, text)
+
+
+class ControllerBase:
+    """Base class for controllers: ``self.context`` is the call in progress.
+
+    A fresh instance serves each request or websocket connection, so ``self`` never leaks
+    between concurrent connections.
+    """
+
+    _context: ExecutionContext | None = None
+
+    @property
+    def context(self) -> ExecutionContext:
+        """The :class:`~triows.ExecutionContext` of the current request or connection."""
+        if self._context is None:
+            raise RuntimeError(
+                f"{type(self).__name__}.context is set only while triows runs one of its handlers"
+            )
+        return self._context
+
+
+def join_path(prefix: str, path: str) -> str:
+    """``/car`` + ``/live-support`` → ``/car/live-support``; ``/car`` + ``""`` → ``/car``."""
+    if not path:
+        return prefix or "/"
+    if not path.startswith("/"):
+        path = "/" + path
+    return (prefix + path) if prefix else path
+
+
+def collect_handlers(cls: type) -> list[tuple[str, Callable[..., Any]]]:
+    """The handler methods of ``cls``, inherited ones included, in declaration order.
+
+    Bases come first; a subclass attribute with the same name replaces the base one (so an
+    undecorated override removes the route, as Python's attribute lookup would suggest).
+    """
+    order: list[str] = []
+    for klass in reversed(cls.__mro__):
+        for name in vars(klass):
+            if name not in order:
+                order.append(name)
+    handlers = []
+    for name in order:
+        fn = inspect.getattr_static(cls, name, None)
+        if isinstance(fn, (staticmethod, classmethod)):
+            fn = fn.__func__
+        if route_infos(fn):
+            handlers.append((name, fn))
+    return handlers

@@ -1,0 +1,220 @@
+"""Running one handler for one connection, and turning its outcome into what the client sees.
+
+This is the one place where exceptions become answers (the table in ``docs/websockets.md``):
+
+====================================  ==================================  ==============
+raised                                before ``accept()``                 after
+====================================  ==================================  ==============
+returns normally                      close → HTTP 403                    close 1000
+``WebSocketException(code, reason)``  close → HTTP 403                    close code+reason
+``HTTPException(status)``             HTTP ``status`` denial, JSON body   close 1011, logged
+``WebSocketDisconnect``               nothing (the peer left)             nothing
+anything else                         HTTP 500 denial, logged             close 1011, logged
+====================================  ==================================  ==============
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import traceback
+from collections.abc import Awaitable, Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+import pydantic_core
+import trio
+
+from .context import ExecutionContext
+from .errors import (
+    CloseCode,
+    HTTPException,
+    WebSocketDisconnect,
+    WebSocketException,
+    exception_leaves,
+)
+from .params import CallPlan
+from .requests import Request
+from .responses import HTMLResponse, Response, to_response
+from .websocket import WebSocket, WebSocketState, truncate_reason
+
+if TYPE_CHECKING:
+    from .templating import Templates
+
+__all__ = ["HTTPEndpoint", "WebSocketEndpoint", "logger", "serve_websocket"]
+
+logger = logging.getLogger("triows")
+
+#: How long closing a connection may take once its handler has ended.
+CLOSE_TIMEOUT = 5.0
+
+
+class _Endpoint:
+    """A handler bound to its controller class and compiled call plan."""
+
+    def __init__(self, controller: type, fn: Callable[..., Any], plan: CallPlan) -> None:
+        self.controller = controller
+        self.fn = fn
+        self.plan = plan
+        self.owner = f"{controller.__name__}.{fn.__name__}"
+
+    def _instance(self, context: ExecutionContext) -> Any:
+        instance = self.controller()
+        instance._context = context
+        return instance
+
+
+class HTTPEndpoint(_Endpoint):
+    """An HTTP handler; calling it answers one request with a :class:`Response`.
+
+    Args:
+        controller: The controller class.
+        fn: The handler function.
+        plan: Its call plan.
+        template: The ``@render`` template name, if any.
+        templates: The app's templates (required with ``template``).
+    """
+
+    def __init__(
+        self,
+        controller: type,
+        fn: Callable[..., Any],
+        plan: CallPlan,
+        template: str | None = None,
+        templates: Templates | None = None,
+    ) -> None:
+        super().__init__(controller, fn, plan)
+        self.template = template
+        self.templates = templates
+
+    async def __call__(self, request: Request) -> Response:
+        """Answer ``request``."""
+        context = ExecutionContext(request, self.fn, self.controller)
+        result = await self.fn(self._instance(context), **self.plan.resolve(request, context))
+        if self.template is None or isinstance(result, Response):
+            return to_response(result)
+        if not isinstance(result, Mapping):
+            raise TypeError(
+                f"{self.owner} is a @render handler and must return a mapping for its "
+                f"template {self.template!r}, got {type(result).__name__}"
+            )
+        assert self.templates is not None
+        return HTMLResponse(self.templates.render(self.template, {"request": request, **result}))
+
+
+class WebSocketEndpoint(_Endpoint):
+    """A plain websocket handler: it owns ``accept()`` and its own receive loop.
+
+    Args:
+        controller: The controller class.
+        fn: The handler function.
+        plan: Its call plan.
+        debug: Name the exception in 1011 close reasons.
+    """
+
+    def __init__(
+        self, controller: type, fn: Callable[..., Any], plan: CallPlan, debug: bool = False
+    ) -> None:
+        super().__init__(controller, fn, plan)
+        self.debug = debug
+
+    async def __call__(self, websocket: WebSocket) -> None:
+        """Serve ``websocket`` until its handler ends."""
+        context = ExecutionContext(websocket, self.fn, self.controller)
+        instance = self._instance(context)
+
+        async def call() -> None:
+            await self.fn(instance, **self.plan.resolve(websocket, context))
+
+        await serve_websocket(websocket, call, owner=self.owner, debug=self.debug)
+
+
+async def serve_websocket(
+    websocket: WebSocket,
+    call: Callable[[], Awaitable[None]],
+    *,
+    owner: str,
+    debug: bool = False,
+) -> None:
+    """Run ``call`` inside the connection's nursery, then close the connection accordingly.
+
+    When ``call`` returns, the nursery is cancelled (tasks on ``websocket.nursery`` end) and the
+    connection is closed with 1000 if still open. Exceptions map as the module table says.
+    Cancellation from outside (the server shutting down) closes with 1001 and propagates.
+    """
+    try:
+        async with trio.open_nursery() as nursery:
+            websocket._nursery = nursery
+            try:
+                await call()
+            finally:
+                nursery.cancel_scope.cancel()
+    except BaseException as exc:
+        leaves = list(exception_leaves(exc))
+        if any(not isinstance(leaf, Exception) for leaf in leaves):
+            # Cancelled, KeyboardInterrupt…: not ours to swallow. Say goodbye first.
+            with trio.move_on_after(CLOSE_TIMEOUT) as scope:
+                scope.shield = True
+                await _finish(websocket, CloseCode.GOING_AWAY, "server shutting down")
+            raise
+        await _answer_failure(websocket, leaves, exc, owner=owner, debug=debug)
+    else:
+        await _finish(websocket, CloseCode.NORMAL, "")
+
+
+async def _answer_failure(
+    websocket: WebSocket,
+    leaves: list[BaseException],
+    exc: BaseException,
+    *,
+    owner: str,
+    debug: bool,
+) -> None:
+    failures = [leaf for leaf in leaves if not isinstance(leaf, WebSocketDisconnect)]
+    if not failures:
+        # The peer left and the handler let WebSocketDisconnect through: a normal end.
+        first = leaves[0]
+        assert isinstance(first, WebSocketDisconnect)
+        await _finish(websocket, first.code, first.reason)
+        return
+    failure = failures[0] if len(failures) == 1 else exc
+    if isinstance(failure, WebSocketException):
+        await _finish(websocket, failure.code, failure.reason)
+        return
+    connecting = websocket.connection_state is WebSocketState.CONNECTING
+    if isinstance(failure, HTTPException) and connecting:
+        await _deny(websocket, failure.status_code, {"detail": failure.detail}, failure.headers)
+        return
+    note = (
+        " after accept(); raise WebSocketException to close with a code"
+        if isinstance(failure, HTTPException)
+        else ""
+    )
+    logger.error("websocket handler %s failed%s", owner, note, exc_info=failure)
+    if connecting:
+        detail = _debug_detail(failure) if debug else "Internal Server Error"
+        await _deny(websocket, 500, {"detail": detail}, {})
+    else:
+        reason = _debug_detail(failure) if debug else "Internal Server Error"
+        await _finish(websocket, CloseCode.INTERNAL_ERROR, reason)
+
+
+def _debug_detail(exc: BaseException) -> str:
+    return truncate_reason("".join(traceback.format_exception_only(exc)).strip())
+
+
+async def _deny(websocket: WebSocket, status: int, body: Any, headers: Mapping[str, str]) -> None:
+    with trio.move_on_after(CLOSE_TIMEOUT):
+        await websocket.deny(
+            status,
+            pydantic_core.to_json(body),
+            {"content-type": "application/json", **headers},
+        )
+
+
+async def _finish(websocket: WebSocket, code: int, reason: str) -> None:
+    """Close the connection if it is still open, bounded in time, ignoring a vanished peer."""
+    if websocket.connection_state is WebSocketState.CONNECTING:
+        code = CloseCode.NORMAL
+    with trio.move_on_after(CLOSE_TIMEOUT):
+        with contextlib.suppress(OSError, trio.BrokenResourceError, trio.ClosedResourceError):
+            await websocket.close(code, reason)

@@ -1,0 +1,72 @@
+"""``Test.create_test_module``: build an app for a test, as Ellar's guide does."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from ..app import App, Lifespan
+from ._client import DEFAULT_TIMEOUT, AsyncTestClient, TestClient
+
+__all__ = ["Test", "TestingModule"]
+
+
+class TestingModule:
+    """The pieces of an app under test; the app itself is built on first use.
+
+    Made by :meth:`Test.create_test_module`.
+    """
+
+    __test__ = False
+
+    def __init__(self, **app_kwargs: Any) -> None:
+        self._app_kwargs = app_kwargs
+        self._app: App | None = None
+
+    def create_application(self) -> App:
+        """The :class:`~triows.App` (built once; later calls return the same app)."""
+        if self._app is None:
+            self._app = App(**self._app_kwargs)
+        return self._app
+
+    def get_test_client(self, *, timeout: float = DEFAULT_TIMEOUT, **kwargs: Any) -> TestClient:
+        """A synchronous :class:`TestClient` for the app."""
+        return TestClient(self.create_application(), timeout=timeout, **kwargs)
+
+    def get_async_client(
+        self, *, timeout: float = DEFAULT_TIMEOUT, **kwargs: Any
+    ) -> AsyncTestClient:
+        """An :class:`AsyncTestClient` for the app (``async with`` it in a trio test)."""
+        return AsyncTestClient(self.create_application(), timeout=timeout, **kwargs)
+
+
+class Test:
+    """Entry point for building test modules."""
+
+    __test__ = False
+
+    @staticmethod
+    def create_test_module(
+        controllers: Sequence[type] = (),
+        providers: Sequence[Any] = (),
+        guards: Sequence[Any] = (),
+        template_folder: str | Path | None = None,
+        static_folder: str | Path | None = None,
+        config_module: Mapping[str, Any] | object | None = None,
+        lifespan: Lifespan | None = None,
+    ) -> TestingModule:
+        """Describe an app for a test; ``config_module`` is the app's ``config``.
+
+        Returns:
+            A :class:`TestingModule`; call ``get_test_client()`` on it.
+        """
+        return TestingModule(
+            controllers=controllers,
+            providers=providers,
+            guards=guards,
+            template_folder=template_folder,
+            static_folder=static_folder,
+            config=config_module,
+            lifespan=lifespan,
+        )

@@ -1,0 +1,291 @@
+"""An in-process websocket client that talks ASGI messages straight to the app.
+
+It behaves like the real server triows is served by (hypercorn) where a test can see the
+difference: closing before accept is an HTTP 403, an app that ends without closing is a 1011
+close (or an HTTP 500 during the handshake), and the client's close code reaches the app.
+Exceptions the app itself raises are re-raised in the test rather than hidden behind a close.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import math
+import os
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import asynccontextmanager
+from typing import Any
+from urllib.parse import unquote
+
+import httpx
+import pydantic_core
+import trio
+
+from .._types import ASGIApp, Message, Scope
+from ..errors import CloseCode, WebSocketDisconnect
+from ._errors import ReceiveTimeout, UnexpectedMessage, WebSocketDenied, collapse_single
+
+__all__ = ["AsyncWebSocketTestSession", "connect_websocket", "websocket_scope"]
+
+HeaderInput = Mapping[str, str] | Sequence[tuple[str, str]] | None
+
+
+def websocket_scope(
+    base_url: str,
+    path: str,
+    *,
+    subprotocols: Sequence[str] | None,
+    headers: HeaderInput,
+    denial_response: bool,
+) -> Scope:
+    """The ASGI scope a server would build for a websocket handshake to ``path``."""
+    url = httpx.URL(base_url).join(path)
+    https = url.scheme in ("https", "wss")
+    port = url.port or (443 if https else 80)
+    host = url.host if url.port is None else f"{url.host}:{url.port}"
+    raw: list[tuple[bytes, bytes]] = [
+        (b"host", host.encode()),
+        (b"connection", b"upgrade"),
+        (b"upgrade", b"websocket"),
+        (b"sec-websocket-version", b"13"),
+        (b"sec-websocket-key", base64.b64encode(os.urandom(16))),
+        (b"user-agent", b"triows-testclient"),
+    ]
+    if subprotocols:
+        raw.append((b"sec-websocket-protocol", ", ".join(subprotocols).encode()))
+    items = headers.items() if isinstance(headers, Mapping) else (headers or ())
+    raw.extend((k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in items)
+    return {
+        "type": "websocket",
+        "asgi": {"version": "3.0", "spec_version": "2.4"},
+        "http_version": "1.1",
+        "scheme": "wss" if https else "ws",
+        "server": (url.host, port),
+        "client": ("testclient", 50000),
+        "root_path": "",
+        "path": unquote(url.raw_path.split(b"?")[0].decode("ascii")),
+        "raw_path": url.raw_path.split(b"?")[0],
+        "query_string": url.query,
+        "headers": raw,
+        "subprotocols": list(subprotocols or ()),
+        "extensions": {"websocket.http.response": {}} if denial_response else {},
+        "state": {},
+    }
+
+
+class AsyncWebSocketTestSession:
+    """One in-process websocket connection, seen from the client.
+
+    Made by :meth:`AsyncTestClient.websocket_connect`; every ``receive_*`` waits at most
+    ``timeout`` seconds (the client's default, or the call's own) and then raises
+    :class:`ReceiveTimeout`.
+    """
+
+    def __init__(self, app: ASGIApp, scope: Scope, timeout: float) -> None:
+        self.app = app
+        self.scope = scope
+        self.timeout = timeout
+        #: The subprotocol the app accepted, if any.
+        self.accepted_subprotocol: str | None = None
+        #: Extra headers the app sent with ``accept()``, as ``(name, value)`` strings.
+        self.extra_headers: list[tuple[str, str]] = []
+        self._to_app, self._app_inbox = trio.open_memory_channel[Message](math.inf)
+        self._app_outbox, self._from_app = trio.open_memory_channel[Message](math.inf)
+        self._closed: WebSocketDisconnect | None = None
+        self._app_finished = trio.Event()
+
+    # -- the app's side --------------------------------------------------------------------
+
+    async def _run_app(self) -> None:
+        try:
+            await self.app(self.scope, self._app_inbox.receive, self._app_send)
+        finally:
+            self._app_finished.set()
+            self._app_outbox.close()
+
+    async def _app_send(self, message: Message) -> None:
+        with contextlib.suppress(trio.ClosedResourceError):  # the app sent after returning
+            self._app_outbox.send_nowait(message)
+
+    def _tell_app(self, message: Message) -> None:
+        if not self._app_finished.is_set():
+            self._to_app.send_nowait(message)
+
+    # -- handshake and end -----------------------------------------------------------------
+
+    async def _handshake(self) -> None:
+        self._tell_app({"type": "websocket.connect"})
+        message = await self._next(self.timeout, "the handshake answer")
+        if message is None:
+            raise WebSocketDenied(500, [], b"")  # hypercorn's answer to an app that said nothing
+        kind = message["type"]
+        if kind == "websocket.accept":
+            self.accepted_subprotocol = message.get("subprotocol")
+            self.extra_headers = [
+                (k.decode("latin-1"), v.decode("latin-1")) for k, v in message.get("headers") or ()
+            ]
+            return
+        if kind == "websocket.close":
+            raise WebSocketDenied(403, [], b"")
+        if kind == "websocket.http.response.start":
+            headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in message["headers"]]
+            body = b""
+            while True:
+                part = await self._next(self.timeout, "the denial response body")
+                if part is None or part["type"] != "websocket.http.response.body":
+                    raise UnexpectedMessage(f"incomplete denial response: got {part!r}")
+                body += part.get("body", b"")
+                if not part.get("more_body", False):
+                    break
+            raise WebSocketDenied(message["status"], headers, body)
+        raise UnexpectedMessage(f"the app answered the handshake with {kind!r}")
+
+    async def _finish(self, timeout: float) -> bool:
+        """Disconnect if still connected, then wait for the app; False if it did not end."""
+        if self._closed is None:
+            self._closed = WebSocketDisconnect(CloseCode.NORMAL, "")
+            self._tell_app({"type": "websocket.disconnect", "code": CloseCode.NORMAL})
+        with trio.move_on_after(timeout):
+            await self._app_finished.wait()
+        return self._app_finished.is_set()
+
+    async def _next(self, timeout: float, what: str) -> Message | None:
+        """The app's next message; ``None`` once the app has returned."""
+        with trio.move_on_after(timeout):
+            try:
+                return await self._from_app.receive()
+            except trio.EndOfChannel:
+                return None
+        raise ReceiveTimeout(f"no message from the app within {timeout}s (waiting for {what})")
+
+    # -- the test's side -------------------------------------------------------------------
+
+    async def receive(self, timeout: float | None = None) -> Message:
+        """The app's next ``websocket.send`` message.
+
+        Raises:
+            WebSocketDisconnect: The app closed the connection (with its code and reason).
+            ReceiveTimeout: Nothing came within the timeout.
+        """
+        if self._closed is not None:
+            raise self._closed
+        message = await self._next(self.timeout if timeout is None else timeout, "a message")
+        if message is None:
+            # The app returned without closing: hypercorn closes with 1011.
+            self._closed = WebSocketDisconnect(CloseCode.INTERNAL_ERROR, "")
+            raise self._closed
+        if message["type"] == "websocket.close":
+            code, reason = message.get("code", CloseCode.NORMAL), message.get("reason") or ""
+            self._closed = WebSocketDisconnect(code, reason)
+            self._tell_app({"type": "websocket.disconnect", "code": code, "reason": reason})
+            raise self._closed
+        if message["type"] != "websocket.send":
+            raise UnexpectedMessage(f"after accept the app sent {message['type']!r}")
+        return message
+
+    async def receive_text(self, timeout: float | None = None) -> str:
+        """The next message, which must be text."""
+        message = await self.receive(timeout)
+        text: str | None = message.get("text")
+        if text is None:
+            raise UnexpectedMessage(f"expected a text message, got bytes {message.get('bytes')!r}")
+        return text
+
+    async def receive_bytes(self, timeout: float | None = None) -> bytes:
+        """The next message, which must be binary."""
+        message = await self.receive(timeout)
+        data: bytes | None = message.get("bytes")
+        if data is None:
+            raise UnexpectedMessage(f"expected a binary message, got text {message.get('text')!r}")
+        return data
+
+    async def receive_json(self, mode: str = "text", timeout: float | None = None) -> Any:
+        """The next message parsed as JSON (from a text frame, or binary with ``mode``)."""
+        if mode == "text":
+            return pydantic_core.from_json(await self.receive_text(timeout))
+        return pydantic_core.from_json(await self.receive_bytes(timeout))
+
+    async def assert_no_message(self, within: float = 0.1) -> None:
+        """Fail if the app sends anything (or closes) within ``within`` seconds."""
+        if self._closed is not None:
+            raise AssertionError(f"the connection is closed: {self._closed!r}")
+        with trio.move_on_after(within):
+            try:
+                message = await self._from_app.receive()
+            except trio.EndOfChannel:
+                raise AssertionError("the app ended the connection") from None
+            raise AssertionError(f"expected no message, got {message!r}")
+
+    def _check_open(self) -> None:
+        if self._closed is not None:
+            raise self._closed
+
+    async def send(self, message: Message) -> None:
+        """Send a raw ASGI ``websocket.receive`` message to the app."""
+        self._check_open()
+        self._tell_app(message)
+        await trio.lowlevel.checkpoint()
+
+    async def send_text(self, data: str) -> None:
+        """Send a text frame."""
+        await self.send({"type": "websocket.receive", "text": data})
+
+    async def send_bytes(self, data: bytes) -> None:
+        """Send a binary frame."""
+        await self.send({"type": "websocket.receive", "bytes": data})
+
+    async def send_json(self, data: Any, mode: str = "text") -> None:
+        """Send ``data`` as JSON in a text frame (or binary, with ``mode``)."""
+        encoded = pydantic_core.to_json(data)
+        if mode == "text":
+            await self.send_text(encoded.decode())
+        else:
+            await self.send_bytes(encoded)
+
+    async def close(self, code: int = CloseCode.NORMAL, reason: str | None = None) -> None:
+        """Close from the client's side; the app receives ``websocket.disconnect`` with ``code``."""
+        if self._closed is not None:
+            return
+        self._closed = WebSocketDisconnect(code, reason or "")
+        self._tell_app({"type": "websocket.disconnect", "code": code, "reason": reason or ""})
+        await trio.lowlevel.checkpoint()
+
+
+@asynccontextmanager
+async def connect_websocket(
+    app: ASGIApp, scope: Scope, timeout: float
+) -> AsyncIterator[AsyncWebSocketTestSession]:
+    """Open a session: run the app in a nursery, shake hands, and clean up at the end.
+
+    Raises:
+        WebSocketDenied: The app refused the handshake.
+        RuntimeError: The app was still running ``timeout`` seconds after the client left.
+    """
+    session = AsyncWebSocketTestSession(app, scope, timeout)
+    with collapse_single():
+        async with _run_session(session, timeout) as running:
+            yield running
+
+
+@asynccontextmanager
+async def _run_session(
+    session: AsyncWebSocketTestSession, timeout: float
+) -> AsyncIterator[AsyncWebSocketTestSession]:
+    scope = session.scope
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(session._run_app)
+        failed = True
+        try:
+            await session._handshake()
+            yield session
+            failed = False
+        finally:
+            with trio.CancelScope(shield=failed):
+                finished = await session._finish(timeout)
+            if not finished:
+                nursery.cancel_scope.cancel()
+        if not finished:
+            raise RuntimeError(
+                f"the app was still running {timeout}s after the client disconnected from "
+                f"{scope['path']!r}: does the handler ignore WebSocketDisconnect?"
+            )

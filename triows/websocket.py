@@ -1,0 +1,389 @@
+"""The server side of one websocket connection.
+
+How it works: :class:`WebSocket` wraps the ASGI ``receive``/``send`` pair and keeps one
+:class:`WebSocketState`. The app opens a nursery per connection and hands it over as
+:attr:`WebSocket.nursery`; when the handler returns, that nursery is cancelled and the socket is
+closed, so nothing the connection started outlives it.
+
+Errors follow trio's split:
+
+* calling a method in a state that forbids it is a programming error:
+  :class:`~triows.WebSocketStateError`, naming the expected and the actual state;
+* the peer having left is not: :class:`~triows.WebSocketDisconnect` with its close code;
+* a client sending the wrong kind of frame, or malformed JSON, raises a
+  :class:`~triows.WebSocketException` (1003, 1007) that closes the connection with that code and
+  a reason if the handler lets it through;
+* two tasks receiving at once raise :class:`trio.BusyResourceError`. One reader and any number
+  of writers may work concurrently.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import AsyncIterator, Iterable, Mapping
+from typing import Any, Literal
+
+import pydantic_core
+import trio
+
+from ._types import Message, Receive, Scope, Send
+from .errors import CloseCode, WebSocketDisconnect, WebSocketException, WebSocketStateError
+from .requests import HTTPConnection
+
+__all__ = ["WebSocket", "WebSocketState"]
+
+Mode = Literal["text", "binary"]
+
+#: The close reason is limited to 123 bytes of UTF-8 on the wire (RFC 6455 section 5.5).
+MAX_REASON_BYTES = 123
+
+
+class WebSocketState(enum.Enum):
+    """Where a connection stands, from the application's side."""
+
+    #: The handshake arrived and has not been answered yet.
+    CONNECTING = "connecting"
+    #: ``accept()`` was sent: messages may flow both ways.
+    CONNECTED = "connected"
+    #: The application closed it (after accept, or before: the client then gets HTTP 403).
+    CLOSED = "closed"
+    #: The application refused the handshake with an HTTP response.
+    DENIED = "denied"
+    #: The peer closed it or went away.
+    DISCONNECTED = "disconnected"
+
+
+_ENDED = frozenset({WebSocketState.CLOSED, WebSocketState.DENIED, WebSocketState.DISCONNECTED})
+
+
+def truncate_reason(reason: str) -> str:
+    """Cut ``reason`` to what fits in a close frame, without splitting a character."""
+    encoded = reason.encode("utf-8")
+    if len(encoded) <= MAX_REASON_BYTES:
+        return reason
+    return encoded[:MAX_REASON_BYTES].decode("utf-8", errors="ignore")
+
+
+class UnexpectedFrame(WebSocketException):
+    """The client sent a text frame where binary was expected, or the reverse (close 1003)."""
+
+    def __init__(self, expected: str, got: str) -> None:
+        super().__init__(CloseCode.UNSUPPORTED_DATA, f"expected a {expected} frame, got {got}")
+
+
+class InvalidJSON(WebSocketException):
+    """The client sent a frame that is not valid JSON where JSON was expected (close 1007)."""
+
+    def __init__(self, error: ValueError) -> None:
+        super().__init__(CloseCode.INVALID_PAYLOAD, truncate_reason(f"invalid JSON: {error}"))
+
+
+def _encode_headers(headers: Mapping[str, str] | Iterable[tuple[str, str]]) -> list[list[bytes]]:
+    items = headers.items() if isinstance(headers, Mapping) else headers
+    return [[k.lower().encode("latin-1"), v.encode("latin-1")] for k, v in items]
+
+
+class WebSocket(HTTPConnection):
+    """A websocket connection, as a handler sees it.
+
+    The surface is Starlette's (``accept``, ``send_text``, ``receive_json``, ``iter_text`` …),
+    with trio underneath and a nursery of its own.
+
+    Args:
+        scope: The ASGI ``websocket`` scope.
+        receive: The ASGI receive callable.
+        send: The ASGI send callable.
+    """
+
+    def __init__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        super().__init__(scope)
+        self._receive = receive
+        self._send = send
+        self._connect_pending = True
+        self._receiving = False
+        self._nursery: trio.Nursery | None = None
+        #: The connection's state; see :class:`WebSocketState`.
+        self.connection_state = WebSocketState.CONNECTING
+        #: The subprotocol chosen by ``accept()``, if any.
+        self.accepted_subprotocol: str | None = None
+        #: The code the connection ended with (sent or received), once it has ended.
+        self.close_code: int | None = None
+        #: The close reason that went with :attr:`close_code`.
+        self.close_reason: str = ""
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    @property
+    def nursery(self) -> trio.Nursery:
+        """The connection's own nursery.
+
+        Tasks started here are cancelled when the connection ends (the handler returned, the
+        peer left, or an error closed it); they never outlive it. An exception in one of them
+        cancels the handler and closes the connection like an exception in the handler itself.
+        """
+        if self._nursery is None:
+            raise WebSocketStateError(
+                "websocket.nursery exists only while the App runs this connection's handler"
+            )
+        return self._nursery
+
+    @property
+    def subprotocols(self) -> list[str]:
+        """The subprotocols the client offered, in its order of preference."""
+        offered: list[str] = self.scope.get("subprotocols", [])
+        return offered
+
+    async def accept(
+        self,
+        subprotocol: str | None = None,
+        headers: Mapping[str, str] | Iterable[tuple[str, str]] | None = None,
+    ) -> None:
+        """Complete the handshake.
+
+        Args:
+            subprotocol: One of :attr:`subprotocols` to agree on.
+            headers: Extra headers for the handshake response.
+
+        Raises:
+            WebSocketStateError: The connection is not ``CONNECTING`` (accepted twice, closed…).
+            ValueError: ``subprotocol`` was not offered by the client.
+            WebSocketDisconnect: The client left during the handshake.
+        """
+        if self.connection_state is not WebSocketState.CONNECTING:
+            raise self._state_error("accept()", WebSocketState.CONNECTING)
+        if subprotocol is not None and subprotocol not in self.subprotocols:
+            raise ValueError(
+                f"accept(subprotocol={subprotocol!r}): the client offered {self.subprotocols}"
+            )
+        await self._read_connect()
+        message: Message = {"type": "websocket.accept", "subprotocol": subprotocol}
+        if headers:
+            message["headers"] = _encode_headers(headers)
+        self.connection_state = WebSocketState.CONNECTED
+        self.accepted_subprotocol = subprotocol
+        await self._send(message)
+
+    async def close(self, code: int = CloseCode.NORMAL, reason: str | None = None) -> None:
+        """Close the connection; a no-op once it has ended.
+
+        Before ``accept()`` the client gets an HTTP 403 instead of a close frame.
+
+        Args:
+            code: The close code (1000, or 3000-4999 for applications).
+            reason: A short reason; cut to 123 bytes of UTF-8 if longer.
+        """
+        state = self.connection_state
+        if state in _ENDED:
+            return
+        reason = truncate_reason(reason or "")
+        self.connection_state = WebSocketState.CLOSED
+        self.close_code = code
+        self.close_reason = reason
+        await self._send({"type": "websocket.close", "code": code, "reason": reason})
+
+    async def deny(
+        self,
+        status_code: int = 403,
+        body: bytes = b"",
+        headers: Mapping[str, str] | Iterable[tuple[str, str]] | None = None,
+    ) -> None:
+        """Refuse the handshake with an HTTP response.
+
+        Uses the ASGI ``websocket.http.response`` extension; where the server lacks it, the
+        connection is closed before accept, which servers answer with HTTP 403.
+
+        Args:
+            status_code: The HTTP status.
+            body: The response body.
+            headers: Response headers (``content-length`` is added).
+
+        Raises:
+            WebSocketStateError: The handshake was already answered.
+        """
+        if self.connection_state is not WebSocketState.CONNECTING:
+            raise self._state_error("deny()", WebSocketState.CONNECTING)
+        extensions = self.scope.get("extensions") or {}
+        if "websocket.http.response" not in extensions:
+            await self.close()
+            return
+        raw = _encode_headers(headers or ())
+        raw.append([b"content-length", str(len(body)).encode()])
+        self.connection_state = WebSocketState.DENIED
+        self.close_code = CloseCode.POLICY_VIOLATION
+        await self._send(
+            {"type": "websocket.http.response.start", "status": status_code, "headers": raw}
+        )
+        await self._send({"type": "websocket.http.response.body", "body": body})
+
+    # -- receiving -------------------------------------------------------------------------
+
+    async def receive(self) -> Message:
+        """The next ASGI message: ``websocket.receive``, or ``websocket.disconnect`` once.
+
+        Raises:
+            WebSocketStateError: Called before ``accept()``.
+            WebSocketDisconnect: The connection had already ended.
+            trio.BusyResourceError: Another task is receiving on this connection.
+        """
+        if self.connection_state is not WebSocketState.CONNECTED:
+            self._check_receivable()
+        if self._receiving:
+            raise trio.BusyResourceError("another task is already receiving on this websocket")
+        self._receiving = True
+        try:
+            message = await self._receive()
+        finally:
+            self._receiving = False
+        if message["type"] == "websocket.disconnect":
+            self._peer_left(message)
+        return message
+
+    async def _receive_data(self) -> Message:
+        message = await self.receive()
+        if message["type"] == "websocket.receive":
+            return message
+        if message["type"] == "websocket.disconnect":
+            raise WebSocketDisconnect(self.close_code or CloseCode.NO_STATUS, self.close_reason)
+        raise RuntimeError(f"expected ASGI 'websocket.receive', got {message['type']!r}")
+
+    async def receive_text(self) -> str:
+        """The next message, which must be a text frame.
+
+        Raises:
+            WebSocketDisconnect: The peer closed the connection.
+            WebSocketException: 1003 when a binary frame came instead.
+        """
+        message = await self._receive_data()
+        text: str | None = message.get("text")
+        if text is None:
+            raise UnexpectedFrame("text", "binary")
+        return text
+
+    async def receive_bytes(self) -> bytes:
+        """The next message, which must be a binary frame.
+
+        Raises:
+            WebSocketDisconnect: The peer closed the connection.
+            WebSocketException: 1003 when a text frame came instead.
+        """
+        message = await self._receive_data()
+        data: bytes | None = message.get("bytes")
+        if data is None:
+            raise UnexpectedFrame("binary", "text")
+        return data
+
+    async def receive_json(self, mode: Mode = "text") -> Any:
+        """The next message parsed as JSON, from a text frame (or binary, with ``mode``).
+
+        Raises:
+            WebSocketDisconnect: The peer closed the connection.
+            WebSocketException: 1003 for the wrong frame type, 1007 for malformed JSON.
+        """
+        payload = await (self.receive_text() if mode == "text" else self.receive_bytes())
+        try:
+            return pydantic_core.from_json(payload)
+        except ValueError as exc:
+            raise InvalidJSON(exc) from None
+
+    async def iter_text(self) -> AsyncIterator[str]:
+        """Text messages until the peer closes; then the iteration simply ends."""
+        try:
+            while True:
+                yield await self.receive_text()
+        except WebSocketDisconnect:
+            return
+
+    async def iter_bytes(self) -> AsyncIterator[bytes]:
+        """Binary messages until the peer closes; then the iteration simply ends."""
+        try:
+            while True:
+                yield await self.receive_bytes()
+        except WebSocketDisconnect:
+            return
+
+    async def iter_json(self, mode: Mode = "text") -> AsyncIterator[Any]:
+        """JSON messages until the peer closes; then the iteration simply ends."""
+        try:
+            while True:
+                yield await self.receive_json(mode)
+        except WebSocketDisconnect:
+            return
+
+    # -- sending ---------------------------------------------------------------------------
+
+    async def send_text(self, data: str) -> None:
+        """Send a text frame.
+
+        Raises:
+            WebSocketStateError: Before ``accept()`` or after the app closed the connection.
+            WebSocketDisconnect: The peer had already left.
+        """
+        if self.connection_state is not WebSocketState.CONNECTED:
+            self._check_sendable()
+        if not isinstance(data, str):
+            raise TypeError(f"send_text() takes str, got {type(data).__name__}")
+        await self._send({"type": "websocket.send", "text": data})
+
+    async def send_bytes(self, data: bytes) -> None:
+        """Send a binary frame.
+
+        Raises:
+            WebSocketStateError: Before ``accept()`` or after the app closed the connection.
+            WebSocketDisconnect: The peer had already left.
+        """
+        if self.connection_state is not WebSocketState.CONNECTED:
+            self._check_sendable()
+        if not isinstance(data, (bytes, bytearray, memoryview)):
+            raise TypeError(f"send_bytes() takes bytes, got {type(data).__name__}")
+        await self._send({"type": "websocket.send", "bytes": bytes(data)})
+
+    async def send_json(self, data: Any, mode: Mode = "text") -> None:
+        """Send ``data`` as compact JSON in a text frame (or binary, with ``mode``).
+
+        Anything pydantic can serialise works: dicts, lists, models, dataclasses, datetimes.
+        """
+        encoded = pydantic_core.to_json(data)
+        if mode == "text":
+            await self.send_text(encoded.decode("utf-8"))
+        else:
+            await self.send_bytes(encoded)
+
+    # -- state checks (off the hot path) ---------------------------------------------------
+
+    async def _read_connect(self) -> None:
+        if not self._connect_pending:
+            return
+        message = await self._receive()
+        self._connect_pending = False
+        if message["type"] == "websocket.disconnect":
+            self._peer_left(message)
+            raise WebSocketDisconnect(self.close_code or CloseCode.ABNORMAL, self.close_reason)
+        if message["type"] != "websocket.connect":
+            raise RuntimeError(f"expected ASGI 'websocket.connect', got {message['type']!r}")
+
+    def _peer_left(self, message: Message) -> None:
+        if self.connection_state is not WebSocketState.CLOSED:
+            self.close_code = message.get("code") or CloseCode.NO_STATUS
+            self.close_reason = message.get("reason") or ""
+        self.connection_state = WebSocketState.DISCONNECTED
+
+    def _state_error(self, action: str, expected: WebSocketState) -> WebSocketStateError:
+        hint = ""
+        if self.connection_state is WebSocketState.CONNECTING:
+            hint = "; call 'await websocket.accept()' first"
+        return WebSocketStateError(
+            f"{action} needs the websocket {expected.name}, but it is "
+            f"{self.connection_state.name}{hint}"
+        )
+
+    def _check_receivable(self) -> None:
+        state = self.connection_state
+        if state is WebSocketState.DISCONNECTED or state is WebSocketState.CLOSED:
+            raise WebSocketDisconnect(self.close_code or CloseCode.NO_STATUS, self.close_reason)
+        if state is not WebSocketState.CONNECTED:
+            raise self._state_error("receiving", WebSocketState.CONNECTED)
+
+    def _check_sendable(self) -> None:
+        if self.connection_state is WebSocketState.DISCONNECTED:
+            raise WebSocketDisconnect(self.close_code or CloseCode.NO_STATUS, self.close_reason)
+        raise self._state_error("sending", WebSocketState.CONNECTED)
