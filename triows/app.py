@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequenc
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pydantic_core
 import trio
@@ -39,6 +40,9 @@ HTTPHandler = Callable[[Request], Awaitable[Response]]
 WebSocketHandler = Callable[[WebSocket], Awaitable[None]]
 
 _NOT_FOUND = pydantic_core.to_json({"detail": "Not Found"})
+
+#: Seconds the on_shutdown hooks may take when shutdown follows a crash.
+SHUTDOWN_TIMEOUT = 10.0
 
 
 class App:
@@ -145,10 +149,19 @@ class App:
                 owner = f"{controller.__name__}.{fn.__name__}"
                 template = render_template_name(fn)
                 for route in _route_infos(fn):
-                    path = PathTemplate(join_path(info.prefix, route.path))
+                    try:
+                        path = PathTemplate(join_path(info.prefix, route.path))
+                    except ConfigurationError as exc:
+                        raise ConfigurationError(f"{owner}: {exc}") from None
                     plan = CallPlan(fn, route.kind, path.converters)
                     name = route.name or fn.__name__
                     if route.kind == "http":
+                        if template is not None and not self._template_folders:
+                            raise ConfigurationError(
+                                f"{owner} renders {template!r}, but the App has no templates: "
+                                "pass template_folder=..., or put a 'templates' folder beside "
+                                f"{controller.__module__}"
+                            )
                         if template is not None and not self.templates.exists(template):
                             folders = ", ".join(str(f) for f in self._template_folders)
                             raise ConfigurationError(
@@ -271,7 +284,7 @@ class App:
             return None
         query: bytes = scope.get("query_string", b"")
         root: str = scope.get("root_path", "")
-        return root + twin + (f"?{query.decode('latin-1')}" if query else "")
+        return quote(root + twin) + (f"?{query.decode('latin-1')}" if query else "")
 
     # -- lifespan --------------------------------------------------------------------------
 
@@ -279,13 +292,19 @@ class App:
     async def _lifespan_context(self) -> AsyncIterator[None]:
         for hook in self._on_startup:
             await hook()
-        if self._lifespan is not None:
-            async with self._lifespan(self):
+        try:
+            if self._lifespan is not None:
+                async with self._lifespan(self):
+                    yield
+            else:
                 yield
-        else:
-            yield
-        for hook in self._on_shutdown:
-            await hook()
+        finally:
+            # Also after a service in app.nursery crashed (which cancels us): cleanup such as
+            # closing a database must still run, shielded but bounded in time.
+            with trio.move_on_after(SHUTDOWN_TIMEOUT) as scope:
+                scope.shield = True
+                for hook in self._on_shutdown:
+                    await hook()
 
     async def _run_lifespan(self, receive: Receive, send: Send) -> None:
         message = await receive()

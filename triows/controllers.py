@@ -160,15 +160,19 @@ class _WsRoute:
             raise ConfigurationError(
                 f"@ws_route needs parentheses: write @ws_route('/path') above {describe(path)}"
             )
-        if encoding not in ENCODINGS:
-            raise ConfigurationError(
-                f"@ws_route({path!r}): unknown encoding {encoding!r}; "
-                f"use one of {sorted(ENCODINGS)}"
-            )
         info = RouteInfo(
             "websocket", path, frozenset(), name, use_extra_handler, encoding, dict(options)
         )
-        return lambda fn: _attach(fn, info, "@ws_route")
+
+        def decorate(fn: F) -> F:
+            if encoding not in ENCODINGS:
+                raise ConfigurationError(
+                    f"@ws_route({path!r}) on {describe(fn)}: unknown encoding {encoding!r}; "
+                    f"use one of {sorted(ENCODINGS)}"
+                )
+            return _attach(fn, info, "@ws_route")
+
+        return decorate
 
 
 ws_route = _WsRoute()

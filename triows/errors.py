@@ -65,7 +65,10 @@ class HTTPException(Exception):
         headers: Mapping[str, str] | None = None,
     ) -> None:
         if detail is None:
-            detail = HTTPStatus(status_code).phrase
+            try:
+                detail = HTTPStatus(status_code).phrase
+            except ValueError:  # a non-standard status such as 499
+                detail = "Error"
         super().__init__(status_code, detail)
         self.status_code = status_code
         self.detail = detail

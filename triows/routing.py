@@ -8,6 +8,7 @@ converter per parameter. The :class:`Router` keeps routes whose path has no para
 
 from __future__ import annotations
 
+import decimal
 import math
 import re
 import uuid
@@ -38,7 +39,7 @@ class Converter:
 def _float_to_string(value: float) -> str:
     if math.isnan(value) or math.isinf(value) or value < 0:
         raise ValueError(f"{value!r} cannot be written as a {{x:float}} path parameter")
-    return repr(float(value))
+    return format(decimal.Decimal(repr(float(value))), "f")
 
 
 def _int_to_string(value: int) -> str:
@@ -135,10 +136,16 @@ class PathTemplate:
 
         def fill(match: re.Match[str]) -> str:
             name = match.group(1)
+            converter = self.converters[name]
             try:
-                return str(self.converters[name].to_string(params[name]))
+                text = str(converter.to_string(params[name]))
             except ValueError as exc:
                 raise NoMatchFound(f"{self.template!r}: parameter {name!r}: {exc}") from None
+            if re.fullmatch(converter.regex, text) is None:
+                raise NoMatchFound(
+                    f"{self.template!r}: parameter {name!r}: {params[name]!r} does not fit"
+                )
+            return text
 
         return _PARAM.sub(fill, self.template)
 

@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 import trio
 
 from .._types import ASGIApp, Message
+from ._errors import collapse_single
 
 __all__ = ["LifespanError", "run_lifespan"]
 
@@ -43,13 +44,14 @@ async def run_lifespan(app: ASGIApp, timeout: float) -> AsyncIterator[None]:
             raise LifespanError(f"the app returned during {phase} without answering")
         raise TimeoutError(f"the app did not complete lifespan {phase} within {timeout}s")
 
-    async with trio.open_nursery() as nursery:
-        nursery.start_soon(run_app)
-        to_app.send_nowait({"type": "lifespan.startup"})
-        await expect("startup")
-        try:
-            yield
-        finally:
-            with trio.CancelScope(shield=True):
-                to_app.send_nowait({"type": "lifespan.shutdown"})
-                await expect("shutdown")
+    with collapse_single():
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(run_app)
+            to_app.send_nowait({"type": "lifespan.startup"})
+            await expect("startup")
+            try:
+                yield
+            finally:
+                with trio.CancelScope(shield=True):
+                    to_app.send_nowait({"type": "lifespan.shutdown"})
+                    await expect("shutdown")

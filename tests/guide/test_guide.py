@@ -3,7 +3,7 @@
 Each controller below is the guide's code with only the imports changed. Two of the guide's own
 bugs are fixed, as noted where they occur: ``assert ws.close()`` never awaits the close, and
 nose-style ``setup`` is not called by modern pytest (``setup_method`` is).
-The ``ws-index.html`` template is the guide's, in ``tests/templates`` beside this module (the
+The ``ws-index.html`` template is the guide's, in ``tests/guide/templates`` beside this module (the
 folder triows finds beside a controller's module, as Ellar does).
 """
 
