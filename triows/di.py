@@ -39,8 +39,9 @@ def injectable(*, scope: Scope = "singleton") -> Callable[[type[T]], type[T]]: .
 
 
 def injectable(cls: type[T] | None = None, /, *, scope: Scope = "singleton") -> Any:
-    """Mark a class as a service the container may build: ``@injectable`` or
-    ``@injectable(scope="request")``.
+    """Mark a class as a service the container may build.
+
+    Use as ``@injectable`` or ``@injectable(scope="request")``.
 
     Raises:
         ConfigurationError: An unknown scope.

@@ -63,7 +63,7 @@ class TestCarController:
             controllers=[
                 CarController,
             ],
-            config_module=dict(REDIRECT_SLASHES=True),
+            config_module=dict(REDIRECT_SLASHES=True),  # noqa: C408 - the guide, verbatim
         )
         self.client: TestClient = test_module.get_test_client()
 
