@@ -403,11 +403,15 @@ def test_use_extra_handler_is_not_available_yet() -> None:
         App([ExtraController])
 
 
+class User:
+    """Neither a scalar, a model, nor injectable: a parameter of this type has no source."""
+
+
 def test_parameter_without_a_source() -> None:
     @Controller("/x")
     class SourcelessController(ControllerBase):
         @get("/{id:int}")
-        async def item(self, id: int, user: str):
+        async def item(self, id: int, user: User):
             return id
 
     with pytest.raises(

@@ -11,6 +11,8 @@ EXPECTED = {
     "NoMatchFound", "PlainTextResponse", "RedirectResponse", "Request", "Response", "WebSocket",
     "WebSocketDisconnect", "WebSocketException", "WebSocketState", "WebSocketStateError",
     "delete", "get", "patch", "post", "put", "render", "ws_route",
+    "Body", "Cookie", "GuardCanActivate", "Guards", "Header", "Inject", "Path", "Provider",
+    "Query", "RequestValidationError", "WsBody", "injectable",
 }  # fmt: skip
 
 

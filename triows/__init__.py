@@ -20,12 +20,24 @@ from .controllers import post as post
 from .controllers import put as put
 from .controllers import render as render
 from .controllers import ws_route as ws_route
+from .di import Provider as Provider
+from .di import injectable as injectable
 from .errors import CloseCode as CloseCode
 from .errors import ConfigurationError as ConfigurationError
 from .errors import HTTPException as HTTPException
 from .errors import WebSocketDisconnect as WebSocketDisconnect
 from .errors import WebSocketException as WebSocketException
 from .errors import WebSocketStateError as WebSocketStateError
+from .guards import GuardCanActivate as GuardCanActivate
+from .guards import Guards as Guards
+from .params import Body as Body
+from .params import Cookie as Cookie
+from .params import Header as Header
+from .params import Inject as Inject
+from .params import Path as Path
+from .params import Query as Query
+from .params import RequestValidationError as RequestValidationError
+from .params import WsBody as WsBody
 from .requests import Request as Request
 from .responses import HTMLResponse as HTMLResponse
 from .responses import JSONResponse as JSONResponse
@@ -40,28 +52,40 @@ __version__ = "0.1.0"
 
 __all__ = [
     "App",
+    "Body",
     "CloseCode",
     "Config",
     "ConfigurationError",
     "Controller",
     "ControllerBase",
+    "Cookie",
     "ExecutionContext",
+    "GuardCanActivate",
+    "Guards",
     "HTMLResponse",
     "HTTPException",
+    "Header",
     "IExecutionContext",
+    "Inject",
     "JSONResponse",
     "NoMatchFound",
+    "Path",
     "PlainTextResponse",
+    "Provider",
+    "Query",
     "RedirectResponse",
     "Request",
+    "RequestValidationError",
     "Response",
     "WebSocket",
     "WebSocketDisconnect",
     "WebSocketException",
     "WebSocketState",
     "WebSocketStateError",
+    "WsBody",
     "delete",
     "get",
+    "injectable",
     "patch",
     "post",
     "put",

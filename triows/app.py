@@ -22,8 +22,10 @@ from ._types import Receive, Scope, Send
 from .config import Config
 from .controllers import collect_handlers, controller_info, join_path, render_template_name
 from .controllers import route_infos as _route_infos
+from .di import Container
 from .endpoints import HTTPEndpoint, WebSocketEndpoint, logger
 from .errors import ConfigurationError, HTTPException, exception_leaves
+from .guards import Guards, RouteGuards, guards_of
 from .params import CallPlan
 from .requests import ClientDisconnect, Request
 from .responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
@@ -81,7 +83,10 @@ class App:
         self.config = Config(config)
         self.controllers = list(controllers)
         self.providers = list(providers)
+        Guards(*guards)  # checks that each is a guard
         self.guards = list(guards)
+        #: The dependency-injection container (providers listed later win).
+        self.container = Container(self.providers)
         self._lifespan = lifespan
         self._on_startup = list(on_startup)
         self._on_shutdown = list(on_shutdown)
@@ -145,15 +150,28 @@ class App:
             if controller in seen:
                 raise ConfigurationError(f"{controller.__name__} is listed twice in controllers")
             seen.add(controller)
+            controller_args = self.container.constructor_plans(
+                controller, needed_by=controller.__name__
+            )
+            controller_guards = guards_of(controller)
             for _, fn in collect_handlers(controller):
                 owner = f"{controller.__name__}.{fn.__name__}"
                 template = render_template_name(fn)
+                guards = RouteGuards(
+                    [*self.guards, *controller_guards, *guards_of(fn)], self.container, owner
+                )
                 for route in _route_infos(fn):
                     try:
                         path = PathTemplate(join_path(info.prefix, route.path))
                     except ConfigurationError as exc:
                         raise ConfigurationError(f"{owner}: {exc}") from None
-                    plan = CallPlan(fn, route.kind, path.converters)
+                    plan = CallPlan(
+                        fn,
+                        route.kind,
+                        path.converters,
+                        self.container,
+                        extra_handler=route.use_extra_handler,
+                    )
                     name = route.name or fn.__name__
                     if route.kind == "http":
                         if template is not None and not self._template_folders:
@@ -168,7 +186,13 @@ class App:
                                 f"{owner} renders {template!r}, which is not in {folders}"
                             )
                         endpoint = HTTPEndpoint(
-                            controller, fn, plan, template, self._templates if template else None
+                            controller,
+                            fn,
+                            plan,
+                            guards,
+                            controller_args,
+                            template,
+                            self._templates if template else None,
                         )
                         methods = route.methods | ({"HEAD"} if "GET" in route.methods else set())
                         http_routes.append(Route(path, endpoint, name, frozenset(methods), owner))
@@ -182,7 +206,9 @@ class App:
                             f"{owner}: use_extra_handler=True is not available in this version "
                             "of triows yet"
                         )
-                    ws_endpoint = WebSocketEndpoint(controller, fn, plan, self.config.DEBUG)
+                    ws_endpoint = WebSocketEndpoint(
+                        controller, fn, plan, guards, controller_args, self.config.DEBUG
+                    )
                     ws_routes.append(Route(path, ws_endpoint, name, frozenset(), owner))
         if self.static is not None:
             static = self.static

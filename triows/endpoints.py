@@ -32,12 +32,14 @@ from .errors import (
     WebSocketException,
     exception_leaves,
 )
+from .guards import RouteGuards
 from .params import CallPlan
 from .requests import Request
 from .responses import HTMLResponse, Response, to_response
 from .websocket import WebSocket, WebSocketState, truncate_reason
 
 if TYPE_CHECKING:
+    from .di import Plan
     from .templating import Templates
 
 __all__ = ["HTTPEndpoint", "WebSocketEndpoint", "logger", "serve_websocket"]
@@ -49,16 +51,37 @@ CLOSE_TIMEOUT = 5.0
 
 
 class _Endpoint:
-    """A handler bound to its controller class and compiled call plan."""
+    """A handler bound to its controller, guards and compiled call plan.
 
-    def __init__(self, controller: type, fn: Callable[..., Any], plan: CallPlan) -> None:
+    Args:
+        controller: The controller class.
+        fn: The handler function.
+        plan: Its call plan.
+        guards: Its guards, in run order.
+        controller_args: Plans for the controller's constructor parameters.
+    """
+
+    def __init__(
+        self,
+        controller: type,
+        fn: Callable[..., Any],
+        plan: CallPlan,
+        guards: RouteGuards,
+        controller_args: Mapping[str, Plan],
+    ) -> None:
         self.controller = controller
         self.fn = fn
         self.plan = plan
+        self.guards = guards
+        self.controller_args = dict(controller_args)
         self.owner = f"{controller.__name__}.{fn.__name__}"
 
-    def _instance(self, context: ExecutionContext) -> Any:
-        instance = self.controller()
+    def _instance(self, context: ExecutionContext, cache: dict[type, Any]) -> Any:
+        if self.controller_args:
+            arguments = {n: plan.build(cache) for n, plan in self.controller_args.items()}
+            instance = self.controller(**arguments)
+        else:
+            instance = self.controller()
         instance._context = context
         return instance
 
@@ -70,6 +93,8 @@ class HTTPEndpoint(_Endpoint):
         controller: The controller class.
         fn: The handler function.
         plan: Its call plan.
+        guards: Its guards, in run order.
+        controller_args: Plans for the controller's constructor parameters.
         template: The ``@render`` template name, if any.
         templates: The app's templates (required with ``template``).
     """
@@ -79,17 +104,23 @@ class HTTPEndpoint(_Endpoint):
         controller: type,
         fn: Callable[..., Any],
         plan: CallPlan,
+        guards: RouteGuards,
+        controller_args: Mapping[str, Plan],
         template: str | None = None,
         templates: Templates | None = None,
     ) -> None:
-        super().__init__(controller, fn, plan)
+        super().__init__(controller, fn, plan, guards, controller_args)
         self.template = template
         self.templates = templates
 
     async def __call__(self, request: Request) -> Response:
-        """Answer ``request``."""
+        """Answer ``request``: guards, then parameters, then the handler."""
         context = ExecutionContext(request, self.fn, self.controller)
-        result = await self.fn(self._instance(context), **self.plan.resolve(request, context))
+        cache: dict[type, Any] = {}
+        if self.guards:
+            await self.guards.check(context, cache)
+        arguments = await self.plan.resolve(request, context, cache)
+        result = await self.fn(self._instance(context, cache), **arguments)
         if self.template is None or isinstance(result, Response):
             return to_response(result)
         if not isinstance(result, Mapping):
@@ -108,22 +139,37 @@ class WebSocketEndpoint(_Endpoint):
         controller: The controller class.
         fn: The handler function.
         plan: Its call plan.
+        guards: Its guards, in run order.
+        controller_args: Plans for the controller's constructor parameters.
         debug: Name the exception in 1011 close reasons.
     """
 
     def __init__(
-        self, controller: type, fn: Callable[..., Any], plan: CallPlan, debug: bool = False
+        self,
+        controller: type,
+        fn: Callable[..., Any],
+        plan: CallPlan,
+        guards: RouteGuards,
+        controller_args: Mapping[str, Plan],
+        debug: bool = False,
     ) -> None:
-        super().__init__(controller, fn, plan)
+        super().__init__(controller, fn, plan, guards, controller_args)
         self.debug = debug
 
     async def __call__(self, websocket: WebSocket) -> None:
-        """Serve ``websocket`` until its handler ends."""
+        """Serve ``websocket``: guards and parameters before the handshake, then the handler."""
         context = ExecutionContext(websocket, self.fn, self.controller)
-        instance = self._instance(context)
+        cache: dict[type, Any] = {}
 
         async def call() -> None:
-            await self.fn(instance, **self.plan.resolve(websocket, context))
+            if self.guards:
+                websocket._guarding = True
+                try:
+                    await self.guards.check(context, cache)
+                finally:
+                    websocket._guarding = False
+            arguments = await self.plan.resolve(websocket, context, cache)
+            await self.fn(self._instance(context, cache), **arguments)
 
         await serve_websocket(websocket, call, owner=self.owner, debug=self.debug)
 
@@ -142,12 +188,15 @@ async def serve_websocket(
     Cancellation from outside (the server shutting down) closes with 1001 and propagates.
     """
     try:
-        async with trio.open_nursery() as nursery:
-            websocket._nursery = nursery
-            try:
-                await call()
-            finally:
-                nursery.cancel_scope.cancel()
+        try:
+            async with trio.open_nursery() as nursery:
+                websocket._nursery = nursery
+                try:
+                    await call()
+                finally:
+                    nursery.cancel_scope.cancel()
+        finally:
+            websocket._nursery = None
     except BaseException as exc:
         leaves = list(exception_leaves(exc))
         if any(not isinstance(leaf, Exception) for leaf in leaves):

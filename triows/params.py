@@ -1,93 +1,418 @@
-"""How a handler's parameters are filled: inspected once per route, at app build time.
+"""Handler parameters: markers, and the per-route resolver compiled once at app build time.
 
-A :class:`CallPlan` is built from the handler's signature when the app is built; per request it
-only looks values up. Today it supplies:
+How it works: when the app is built, :class:`CallPlan` reads the handler's signature and sorts
+each parameter into a source — the connection object, the execution context, an injected
+service, or a value to validate (query, path, header, cookie, body). The values to validate
+become the fields of one pydantic model per route. Per call, the plan gathers the raw values
+into a dict and validates it in one ``model_validate``; a failure becomes a
+:class:`RequestValidationError` (HTTP 422 with pydantic's errors, located like
+``["query", "b"]``), which refuses a websocket handshake before the upgrade.
 
-* a parameter annotated :class:`~triows.WebSocket`, :class:`~triows.Request` or
-  :class:`~triows.ExecutionContext`: that object;
-* a parameter named like a path parameter of the route: its converted value.
-
-Anything else fails the build, naming the handler and the parameter.
+Sources of an unmarked parameter: a path parameter of the same name; else an injectable type
+(``@injectable`` or listed in providers) is injected; else a pydantic model is the body (HTTP
+only); else it is a query parameter (lists collect repeated keys).
 """
 
 from __future__ import annotations
 
+import datetime
+import decimal
+import enum
 import inspect
+import json
+import types
 import typing
-from collections.abc import Callable, Collection, Mapping
-from typing import Any
+import uuid
+from collections.abc import Callable, Collection, Mapping, Sequence
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar, Union
+
+import pydantic
+import pydantic_core
+from pydantic.fields import FieldInfo
 
 from .context import ExecutionContext
 from .controllers import describe
-from .errors import ConfigurationError
+from .errors import ConfigurationError, HTTPException
 from .requests import HTTPConnection, Request
 from .websocket import WebSocket
 
-__all__ = ["CallPlan"]
+if TYPE_CHECKING:
+    from .di import Container, Plan
 
+__all__ = [
+    "Body",
+    "CallPlan",
+    "Cookie",
+    "Header",
+    "Inject",
+    "Param",
+    "Path",
+    "Query",
+    "RequestValidationError",
+    "WsBody",
+]
+
+T = TypeVar("T")
 _EMPTY: Mapping[str, Any] = {}
 
 
-class CallPlan:
-    """The compiled answer to "what does this handler take?".
+class Param:
+    """A parameter marker: where a handler parameter's value comes from, and its constraints.
 
-    Args:
-        fn: The handler (a method: its first parameter is the controller instance).
-        kind: ``"http"`` or ``"websocket"``.
-        path_params: Names of the route's path parameters.
+    Made by :func:`Query`, :func:`Path`, :func:`Header`, :func:`Cookie`, :func:`Body` and
+    :func:`WsBody`; used as a default (``name: str = Query("John")``) or inside ``Annotated``.
     """
 
-    def __init__(self, fn: Callable[..., Any], kind: str, path_params: Collection[str]) -> None:
+    __slots__ = ("alias", "constraints", "default", "embed", "source")
+
+    def __init__(
+        self,
+        source: str,
+        default: Any,
+        *,
+        alias: str | None = None,
+        embed: bool = False,
+        constraints: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.source = source
+        self.default = default
+        self.alias = alias
+        self.embed = embed
+        self.constraints = dict(constraints or {})
+
+    def __repr__(self) -> str:
+        return f"{self.source.title()}({self.default!r})"
+
+
+def Query(
+    default: Any = ..., *, alias: str | None = None, **constraints: Any
+) -> Any:  # the guide's spelling
+    """A query-string parameter (``?name=...``); pydantic constraints (``ge=``, ``pattern=``…)."""
+    return Param("query", default, alias=alias, constraints=constraints)
+
+
+def Path(default: Any = ..., *, alias: str | None = None, **constraints: Any) -> Any:
+    """A path parameter, with extra pydantic constraints."""
+    return Param("path", default, alias=alias, constraints=constraints)
+
+
+def Header(default: Any = ..., *, alias: str | None = None, **constraints: Any) -> Any:
+    """A request header; ``user_agent`` reads ``user-agent`` unless ``alias`` says otherwise."""
+    return Param("header", default, alias=alias, constraints=constraints)
+
+
+def Cookie(default: Any = ..., *, alias: str | None = None, **constraints: Any) -> Any:
+    """A cookie."""
+    return Param("cookie", default, alias=alias, constraints=constraints)
+
+
+def Body(
+    default: Any = ..., *, alias: str | None = None, embed: bool = False, **constraints: Any
+) -> Any:
+    """The JSON request body (HTTP routes only).
+
+    With several ``Body`` parameters, or ``embed=True``, the body is an object keyed by
+    parameter name (or alias).
+    """
+    return Param("body", default, alias=alias, embed=embed, constraints=constraints)
+
+
+def WsBody(
+    default: Any = ..., *, alias: str | None = None, embed: bool = False, **constraints: Any
+) -> Any:
+    """A websocket message, validated (routes with ``use_extra_handler=True`` only)."""
+    return Param("ws_body", default, alias=alias, embed=embed, constraints=constraints)
+
+
+class _InjectMarker:
+    def __repr__(self) -> str:
+        return "Inject"
+
+
+_INJECT = _InjectMarker()
+
+#: ``service: Inject[Service]`` asks dependency injection for a ``Service``.
+Inject = Annotated[T, _INJECT]
+
+
+class RequestValidationError(HTTPException):
+    """Handler parameters failed validation: HTTP 422 with pydantic's errors as ``detail``.
+
+    For a websocket handshake this refuses the connection before the upgrade, with the same
+    status and body.
+    """
+
+    def __init__(self, errors: list[dict[str, Any]]) -> None:
+        super().__init__(422, errors)
+        self.errors = errors
+
+
+_SCALARS: tuple[type, ...] = (
+    str,
+    int,
+    float,
+    bool,
+    bytes,
+    decimal.Decimal,
+    uuid.UUID,
+    datetime.date,
+    datetime.time,
+    datetime.timedelta,
+    enum.Enum,
+)
+_SEQUENCES = (list, set, frozenset, tuple, Sequence, Collection)
+
+
+def _is_scalar(annotation: Any) -> bool:
+    if annotation is Any or annotation is inspect.Parameter.empty:
+        return True
+    origin = typing.get_origin(annotation)
+    if origin is typing.Literal:
+        return True
+    if origin in (Union, types.UnionType):
+        return all(_is_scalar(a) or a is type(None) for a in typing.get_args(annotation))
+    return inspect.isclass(annotation) and issubclass(annotation, _SCALARS)
+
+
+def _is_sequence(annotation: Any) -> bool:
+    origin = typing.get_origin(annotation)
+    if origin in (Union, types.UnionType):
+        return any(_is_sequence(a) for a in typing.get_args(annotation))
+    return origin in _SEQUENCES or annotation in (list, set, tuple)
+
+
+def _split(annotation: Any) -> tuple[Any, list[Any]]:
+    """``Annotated[T, a, b]`` → ``(T, [a, b])``; anything else → ``(annotation, [])``."""
+    if typing.get_origin(annotation) is Annotated:
+        base, *extras = typing.get_args(annotation)
+        return base, extras
+    return annotation, []
+
+
+class CallPlan:
+    """What one handler takes, compiled when the app is built.
+
+    Args:
+        fn: The handler (its first parameter is the controller instance).
+        kind: ``"http"`` or ``"websocket"``.
+        path_params: Names of the route's path parameters.
+        container: The app's dependency-injection container.
+        extra_handler: The route has ``use_extra_handler=True`` (``WsBody`` allowed).
+
+    Raises:
+        ConfigurationError: A parameter cannot be served, naming the handler and parameter.
+    """
+
+    def __init__(
+        self,
+        fn: Callable[..., Any],
+        kind: str,
+        path_params: Collection[str],
+        container: Container,
+        *,
+        extra_handler: bool = False,
+    ) -> None:
         self.owner = describe(fn)
         try:
-            hints = typing.get_type_hints(fn)
+            hints = typing.get_type_hints(fn, include_extras=True)
         except Exception as exc:
-            raise ConfigurationError(
-                f"{self.owner}: cannot read its type annotations ({exc})"
-            ) from exc
+            raise ConfigurationError(f"{self.owner}: cannot read its annotations ({exc})") from exc
+        self.kind = kind
+        self._connection: list[str] = []
+        self._context: list[str] = []
+        self._injected: list[tuple[str, Plan]] = []
+        # (parameter name, source, key to look up, collects a list)
+        self._fields: list[tuple[str, str, str, bool]] = []
+        self._body_fields: list[tuple[str, str]] = []
+        self.ws_body: list[tuple[str, str, Any, FieldInfo]] = []
+        self._field_names: list[tuple[str, str]] = []
+        model_fields: dict[str, Any] = {}
         connection_type = WebSocket if kind == "websocket" else Request
-        self._sources: list[tuple[str, str]] = []
-        parameters = list(inspect.signature(fn).parameters.values())[1:]  # skip self
-        for parameter in parameters:
+
+        for parameter in list(inspect.signature(fn).parameters.values())[1:]:
+            name = parameter.name
             if parameter.kind in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD):
-                continue
-            annotation = hints.get(parameter.name)
-            if isinstance(annotation, type) and issubclass(annotation, HTTPConnection):
+                raise ConfigurationError(
+                    f"{self.owner}: *args/**kwargs parameters cannot be filled"
+                )
+            where = f"{self.owner}: parameter {name!r}"
+            annotation, extras = _split(hints.get(name, Any))
+            marker: Param | _InjectMarker | None = next(
+                (e for e in extras if isinstance(e, (Param, _InjectMarker))), None
+            )
+            default = parameter.default
+            if isinstance(default, Param):
+                marker, default = default, default.default
+            elif isinstance(marker, Param) and default is parameter.empty:
+                default = marker.default
+            if default is parameter.empty:
+                default = ...
+
+            if inspect.isclass(annotation) and issubclass(annotation, HTTPConnection):
                 if not issubclass(connection_type, annotation):
                     raise ConfigurationError(
-                        f"{self.owner}: parameter {parameter.name!r} is a "
-                        f"{annotation.__name__}, but this is a {kind} route"
+                        f"{where} is a {annotation.__name__}, but this is a {kind} route"
                     )
-                self._sources.append((parameter.name, "connection"))
-            elif annotation is ExecutionContext:
-                self._sources.append((parameter.name, "context"))
-            elif parameter.name in path_params:
-                self._sources.append((parameter.name, "path"))
-            elif parameter.default is not parameter.empty:
+                self._connection.append(name)
                 continue
+            if annotation is ExecutionContext:
+                self._context.append(name)
+                continue
+            if marker is _INJECT or (marker is None and container.knows(annotation)):
+                if not inspect.isclass(annotation):
+                    raise ConfigurationError(f"{where}: Inject[...] needs a class")
+                self._injected.append((name, container.plan(annotation, needed_by=self.owner)))
+                continue
+
+            if isinstance(marker, Param):
+                source = marker.source
+            elif name in path_params:
+                source = "path"
+            elif inspect.isclass(annotation) and issubclass(annotation, pydantic.BaseModel):
+                if kind == "websocket":
+                    raise ConfigurationError(
+                        f"{where}: a model on a websocket route is a message: use WsBody() "
+                        "with use_extra_handler=True"
+                    )
+                source = "body"
+            elif _is_scalar(annotation) or _is_sequence(annotation):
+                source = "query"
             else:
                 raise ConfigurationError(
-                    f"{self.owner}: parameter {parameter.name!r} has no source: it is not a "
-                    f"path parameter of the route nor annotated WebSocket/Request/"
-                    f"ExecutionContext"
+                    f"{where} has no source: mark it Query/Path/Header/Cookie/Body, or make "
+                    f"{getattr(annotation, '__name__', annotation)} @injectable"
                 )
+            marker = marker if isinstance(marker, Param) else Param(source, default)
 
-    @property
-    def empty(self) -> bool:
-        """True when the handler takes nothing but ``self``."""
-        return not self._sources
+            if source == "body" and kind == "websocket":
+                raise ConfigurationError(
+                    f"{where}: Body() is for HTTP routes; websocket messages use WsBody() with "
+                    "use_extra_handler=True"
+                )
+            if source == "ws_body" and not (kind == "websocket" and extra_handler):
+                raise ConfigurationError(
+                    f"{where}: WsBody() needs @ws_route(..., use_extra_handler=True)"
+                )
+            if source == "path" and name not in path_params and marker.alias not in path_params:
+                raise ConfigurationError(f"{where}: the route's path has no {{{name}}}")
 
-    def resolve(self, connection: HTTPConnection, context: ExecutionContext) -> Mapping[str, Any]:
-        """The keyword arguments for one call."""
-        if not self._sources:
+            key = marker.alias or (name.replace("_", "-") if source == "header" else name)
+            if source == "ws_body":
+                info = pydantic.Field(default, **marker.constraints)
+                self.ws_body.append((name, key, annotation, info))
+                continue
+            # Internal field names cannot shadow BaseModel attributes (a query "json"...).
+            field = f"p{len(model_fields)}"
+            self._field_names.append((field, name))
+            info = pydantic.Field(default, validation_alias=name, **marker.constraints)
+            model_fields[field] = (annotation, info)
+            if source == "body":
+                self._body_fields.append((name, key))
+            else:
+                self._fields.append((name, source, key, _is_sequence(annotation)))
+
+        self._embed_body = len(self._body_fields) > 1 or any(
+            isinstance(d := inspect.signature(fn).parameters[n].default, Param) and d.embed
+            for n, _ in self._body_fields
+        )
+        self._sources = {name: (source, key) for name, source, key, _ in self._fields}
+        self._sources.update({name: ("body", key) for name, key in self._body_fields})
+        self._model: type[pydantic.BaseModel] | None = None
+        if model_fields:
+            try:
+                self._model = pydantic.create_model(
+                    f"{self.owner}.params",
+                    __config__=pydantic.ConfigDict(arbitrary_types_allowed=True),
+                    **model_fields,
+                )
+            except (pydantic.PydanticUserError, TypeError, ValueError) as exc:
+                raise ConfigurationError(f"{self.owner}: invalid parameters ({exc})") from exc
+        self.empty = not (self._connection or self._context or self._injected or model_fields)
+
+    async def resolve(
+        self,
+        connection: HTTPConnection,
+        context: ExecutionContext,
+        request_cache: dict[type, Any],
+    ) -> Mapping[str, Any]:
+        """The keyword arguments for one call.
+
+        Raises:
+            RequestValidationError: A value is missing or invalid.
+        """
+        if self.empty:
             return _EMPTY
         values: dict[str, Any] = {}
-        path_params = connection.path_params
-        for name, source in self._sources:
-            if source == "connection":
-                values[name] = connection
-            elif source == "context":
-                values[name] = context
-            else:
-                values[name] = path_params[name]
+        if self._model is not None:
+            data = self._gather(connection)
+            if self._body_fields:
+                assert isinstance(connection, Request)
+                await self._gather_body(connection, data)
+            try:
+                validated = self._model.model_validate(data)
+            except pydantic.ValidationError as exc:
+                raise RequestValidationError(self._errors(exc)) from None
+            fields = validated.__dict__
+            for field, name in self._field_names:
+                values[name] = fields[field]
+        for name, plan in self._injected:
+            values[name] = plan.build(request_cache)
+        for name in self._connection:
+            values[name] = connection
+        for name in self._context:
+            values[name] = context
         return values
+
+    def _gather(self, connection: HTTPConnection) -> dict[str, Any]:
+        data: dict[str, Any] = {}
+        for name, source, key, many in self._fields:
+            value: Any
+            if source == "query":
+                query = connection.query_params
+                value = query.getlist(key) if many else query.get(key)
+                if many and not value:
+                    value = None
+            elif source == "path":
+                value = connection.path_params.get(key)
+            elif source == "header":
+                headers = connection.headers
+                value = headers.getlist(key) if many else headers.get(key)
+                if many and not value:
+                    value = None
+            else:
+                value = connection.cookies.get(key)
+            if value is not None:
+                data[name] = value
+        return data
+
+    async def _gather_body(self, request: Request, data: dict[str, Any]) -> None:
+        raw = await request.body()
+        if not raw:
+            return
+        try:
+            body = pydantic_core.from_json(raw)
+        except ValueError as exc:
+            error = {"type": "json_invalid", "loc": ["body"], "msg": f"Invalid JSON: {exc}"}
+            raise RequestValidationError([error]) from None
+        if not self._embed_body:
+            data[self._body_fields[0][0]] = body
+            return
+        if not isinstance(body, dict):
+            error = {"type": "dict_type", "loc": ["body"], "msg": "Input should be an object"}
+            raise RequestValidationError([error])
+        for name, key in self._body_fields:
+            if key in body:
+                data[name] = body[key]
+
+    def _errors(self, exc: pydantic.ValidationError) -> list[dict[str, Any]]:
+        errors: list[dict[str, Any]] = json.loads(exc.json(include_url=False))
+        for error in errors:
+            if error["type"] == "missing":
+                error["input"] = None  # not the dict of everything else that was gathered
+            name, *rest = error["loc"]
+            source, key = self._sources.get(name, ("query", name))
+            if source == "body" and not self._embed_body:
+                error["loc"] = ["body", *rest]
+            else:
+                error["loc"] = [source, key, *rest]
+        return errors

@@ -20,7 +20,7 @@ Errors follow trio's split:
 from __future__ import annotations
 
 import enum
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from typing import Any, Literal
 
 import pydantic_core
@@ -78,6 +78,28 @@ class InvalidJSON(WebSocketException):
         super().__init__(CloseCode.INVALID_PAYLOAD, truncate_reason(f"invalid JSON: {error}"))
 
 
+class _Messages(AsyncIterator[Any]):
+    """``async for`` over a websocket's messages until the peer leaves.
+
+    A plain iterator rather than an async generator: leaving the loop early (``break``) must not
+    leave an unfinished generator for trio to finalise (and warn about).
+    """
+
+    __slots__ = ("_next",)
+
+    def __init__(self, next_message: Callable[[], Awaitable[Any]]) -> None:
+        self._next = next_message
+
+    def __aiter__(self) -> _Messages:
+        return self
+
+    async def __anext__(self) -> Any:
+        try:
+            return await self._next()
+        except WebSocketDisconnect:
+            raise StopAsyncIteration from None
+
+
 def _encode_headers(headers: Mapping[str, str] | Iterable[tuple[str, str]]) -> list[list[bytes]]:
     items = headers.items() if isinstance(headers, Mapping) else headers
     return [[k.lower().encode("latin-1"), v.encode("latin-1")] for k, v in items]
@@ -101,6 +123,7 @@ class WebSocket(HTTPConnection):
         self._send = send
         self._connect_pending = True
         self._receiving = False
+        self._guarding = False
         self._nursery: trio.Nursery | None = None
         #: The connection's state; see :class:`WebSocketState`.
         self.connection_state = WebSocketState.CONNECTING
@@ -151,6 +174,10 @@ class WebSocket(HTTPConnection):
         """
         if self.connection_state is not WebSocketState.CONNECTING:
             raise self._state_error("accept()", WebSocketState.CONNECTING)
+        if self._guarding:
+            raise WebSocketStateError(
+                "a guard cannot accept the connection: return True and let the handler accept"
+            )
         if subprotocol is not None and subprotocol not in self.subprotocols:
             raise ValueError(
                 f"accept(subprotocol={subprotocol!r}): the client offered {self.subprotocols}"
@@ -209,7 +236,6 @@ class WebSocket(HTTPConnection):
         raw = _encode_headers(headers or ())
         raw.append([b"content-length", str(len(body)).encode()])
         self.connection_state = WebSocketState.DENIED
-        self.close_code = CloseCode.POLICY_VIOLATION
         await self._send(
             {"type": "websocket.http.response.start", "status": status_code, "headers": raw}
         )
@@ -285,29 +311,17 @@ class WebSocket(HTTPConnection):
         except ValueError as exc:
             raise InvalidJSON(exc) from None
 
-    async def iter_text(self) -> AsyncIterator[str]:
+    def iter_text(self) -> AsyncIterator[str]:
         """Text messages until the peer closes; then the iteration simply ends."""
-        try:
-            while True:
-                yield await self.receive_text()
-        except WebSocketDisconnect:
-            return
+        return _Messages(self.receive_text)
 
-    async def iter_bytes(self) -> AsyncIterator[bytes]:
+    def iter_bytes(self) -> AsyncIterator[bytes]:
         """Binary messages until the peer closes; then the iteration simply ends."""
-        try:
-            while True:
-                yield await self.receive_bytes()
-        except WebSocketDisconnect:
-            return
+        return _Messages(self.receive_bytes)
 
-    async def iter_json(self, mode: Mode = "text") -> AsyncIterator[Any]:
+    def iter_json(self, mode: Mode = "text") -> AsyncIterator[Any]:
         """JSON messages until the peer closes; then the iteration simply ends."""
-        try:
-            while True:
-                yield await self.receive_json(mode)
-        except WebSocketDisconnect:
-            return
+        return _Messages(lambda: self.receive_json(mode))
 
     # -- sending ---------------------------------------------------------------------------
 

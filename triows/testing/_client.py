@@ -208,10 +208,18 @@ class _Portal:
 
         return held.value, leave
 
-    def stop(self) -> None:
-        """End the loop (cancelling whatever still runs there) and join the thread."""
-        if self._stop is not None and self._thread.is_alive():
-            trio.from_thread.run_sync(self._stop.set, trio_token=self._token)
+    def stop(self, wait: bool = True) -> None:
+        """End the loop (cancelling whatever still runs there); with ``wait``, join the thread.
+
+        Safe from any thread, a trio one included: the garbage collector may call it anywhere.
+        """
+        if self._token is None or self._stop is None or not self._thread.is_alive():
+            return
+        try:
+            self._token.run_sync_soon(self._stop.set)
+        except trio.RunFinishedError:
+            return
+        if wait and threading.current_thread() is not self._thread:
             self._thread.join()
 
 
@@ -379,7 +387,7 @@ class TestClient(_HTTPMethods):
     def _start(self) -> _Portal:
         if self._portal is None:
             portal = _Portal()
-            self._finalizer = weakref.finalize(self, portal.stop)
+            self._finalizer = weakref.finalize(self, portal.stop, wait=False)
             self._portal = portal
             if self.lifespan:
                 try:

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from ..app import App, Lifespan
+from ..di import Provider
 from ._client import DEFAULT_TIMEOUT, AsyncTestClient, TestClient
 
 __all__ = ["Test", "TestingModule"]
@@ -22,12 +23,40 @@ class TestingModule:
 
     def __init__(self, **app_kwargs: Any) -> None:
         self._app_kwargs = app_kwargs
+        self._overrides: list[Provider] = []
         self._app: App | None = None
+
+    def override_provider(
+        self, token: type, *, use_value: Any = None, use_class: type | None = None
+    ) -> TestingModule:
+        """Provide ``token`` differently in this test: a ready value, or another class.
+
+        Call it before the app is built (``create_application``/``get_test_client``).
+
+        Raises:
+            RuntimeError: The app was already built.
+            ValueError: Neither or both of ``use_value`` and ``use_class`` given.
+        """
+        if self._app is not None:
+            raise RuntimeError(
+                "override_provider() must be called before the app is built "
+                "(create_application(), get_test_client(), get_async_client())"
+            )
+        if (use_value is None) == (use_class is None):
+            raise ValueError("override_provider() takes exactly one of use_value= and use_class=")
+        if use_class is not None:
+            scope = getattr(use_class, "__triows_scope__", getattr(token, "__triows_scope__", None))
+            self._overrides.append(Provider(token, use_class=use_class, scope=scope or "singleton"))
+        else:
+            self._overrides.append(Provider(token, use_value=use_value))
+        return self
 
     def create_application(self) -> App:
         """The :class:`~triows.App` (built once; later calls return the same app)."""
         if self._app is None:
-            self._app = App(**self._app_kwargs)
+            kwargs = dict(self._app_kwargs)
+            kwargs["providers"] = [*kwargs.get("providers", ()), *self._overrides]
+            self._app = App(**kwargs)
         return self._app
 
     def get_test_client(self, *, timeout: float = DEFAULT_TIMEOUT, **kwargs: Any) -> TestClient:
