@@ -54,8 +54,17 @@ class QueryParams(_MultiMapping):
 
     @classmethod
     def from_bytes(cls, query_string: bytes) -> QueryParams:
-        """Parse a raw ASGI ``query_string``."""
-        return cls(parse_qsl(query_string.decode("latin-1"), keep_blank_values=True))
+        """Parse a raw ASGI ``query_string`` (blank values kept, ``+`` and ``%xx`` decoded)."""
+        text = query_string.decode("latin-1")
+        if "%" in text or "+" in text or ";" in text:
+            return cls(parse_qsl(text, keep_blank_values=True))
+        # The common case needs no unquoting: a plain split gives what parse_qsl would.
+        pairs = []
+        for part in text.split("&"):
+            if part:
+                name, _, value = part.partition("=")
+                pairs.append((name, value))
+        return cls(pairs)
 
 
 class Headers(_MultiMapping):
