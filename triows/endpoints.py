@@ -268,7 +268,7 @@ async def _finish(websocket: WebSocket, code: int, reason: str) -> None:
     """
     if websocket.connection_state is WebSocketState.CONNECTING:
         code = CloseCode.NORMAL
-    try:
+    try:  # noqa: SIM105 - on every connection: no context-manager object for it
         await websocket.close(code, reason)
     except (OSError, trio.BrokenResourceError, trio.ClosedResourceError):
         pass  # the peer is gone; there is nobody left to tell
