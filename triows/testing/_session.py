@@ -93,12 +93,17 @@ class AsyncWebSocketTestSession:
         self._app_outbox, self._from_app = trio.open_memory_channel[Message](math.inf)
         self._closed: WebSocketDisconnect | None = None
         self._app_finished = trio.Event()
+        #: What the app itself raised, if it crashed: every later call raises it, never a close.
+        self.app_error: Exception | None = None
 
     # -- the app's side --------------------------------------------------------------------
 
     async def _run_app(self) -> None:
         try:
             await self.app(self.scope, self._app_inbox.receive, self._app_send)
+        except Exception as exc:
+            self.app_error = exc
+            raise
         finally:
             self._app_finished.set()
             self._app_outbox.close()
@@ -167,21 +172,25 @@ class AsyncWebSocketTestSession:
             WebSocketDisconnect: The app closed the connection (with its code and reason).
             ReceiveTimeout: Nothing came within the timeout.
         """
-        if self._closed is not None:
-            raise self._closed
+        self._check_open()
         message = await self._next(self.timeout if timeout is None else timeout, "a message")
         if message is None:
+            self._check_crashed()
             # The app returned without closing: hypercorn closes with 1011.
             self._closed = WebSocketDisconnect(CloseCode.INTERNAL_ERROR, "")
             raise self._closed
         if message["type"] == "websocket.close":
-            code, reason = message.get("code", CloseCode.NORMAL), message.get("reason") or ""
-            self._closed = WebSocketDisconnect(code, reason)
-            self._tell_app({"type": "websocket.disconnect", "code": code, "reason": reason})
-            raise self._closed
+            raise self._record_close(message)
         if message["type"] != "websocket.send":
             raise UnexpectedMessage(f"after accept the app sent {message['type']!r}")
         return message
+
+    def _record_close(self, message: Message) -> WebSocketDisconnect:
+        """The app closed: remember how, and acknowledge it as a client would."""
+        code, reason = message.get("code", CloseCode.NORMAL), message.get("reason") or ""
+        self._closed = WebSocketDisconnect(code, reason)
+        self._tell_app({"type": "websocket.disconnect", "code": code, "reason": reason})
+        return self._closed
 
     async def receive_text(self, timeout: float | None = None) -> str:
         """The next message, which must be text."""
@@ -207,16 +216,26 @@ class AsyncWebSocketTestSession:
 
     async def assert_no_message(self, within: float = 0.1) -> None:
         """Fail if the app sends anything (or closes) within ``within`` seconds."""
+        self._check_crashed()
         if self._closed is not None:
             raise AssertionError(f"the connection is closed: {self._closed!r}")
         with trio.move_on_after(within):
             try:
                 message = await self._from_app.receive()
             except trio.EndOfChannel:
+                self._check_crashed()
+                self._closed = WebSocketDisconnect(CloseCode.INTERNAL_ERROR, "")
                 raise AssertionError("the app ended the connection") from None
+            if message["type"] == "websocket.close":
+                self._record_close(message)
             raise AssertionError(f"expected no message, got {message!r}")
 
+    def _check_crashed(self) -> None:
+        if self.app_error is not None:
+            raise self.app_error
+
     def _check_open(self) -> None:
+        self._check_crashed()
         if self._closed is not None:
             raise self._closed
 

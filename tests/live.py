@@ -1,0 +1,418 @@
+"""Test helpers (not part of triows): a real hypercorn in-process, and shared parity scenarios.
+
+``serve(app)`` runs the app on hypercorn's trio worker on 127.0.0.1 with an OS-chosen port, in
+the test's own trio loop, so a test can talk to it with real clients (trio-websocket, httpx).
+
+``SCENARIOS`` are websocket conversations with :class:`ScenarioController`, each with the
+transcript a client must see. ``run_in_process`` and ``run_live`` play one over the in-process
+``AsyncTestClient`` and over a real socket; ``tests/test_testing.py`` plays them over the sync
+``TestClient`` too. Equal transcripts mean the test clients tell the truth about the server.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Iterator, Sequence
+from contextlib import asynccontextmanager, contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import trio
+import trio_websocket
+from hypercorn.config import Config
+from hypercorn.trio import serve as hypercorn_serve
+
+from triows import (
+    Controller,
+    ControllerBase,
+    HTTPException,
+    WebSocket,
+    WebSocketDisconnect,
+    WebSocketException,
+    ws_route,
+)
+from triows.testing import AsyncTestClient, WebSocketDenied
+
+if sys.version_info < (3, 11):
+    from exceptiongroup import BaseExceptionGroup
+
+#: Seconds hypercorn may take to start or to shut down.
+SERVER_TIMEOUT = 10.0
+
+
+@dataclass(frozen=True)
+class Server:
+    """Where a running server listens."""
+
+    #: ``http://127.0.0.1:PORT``
+    url: str
+
+    @property
+    def ws_url(self) -> str:
+        """``ws://127.0.0.1:PORT``."""
+        return "ws" + self.url.removeprefix("http")
+
+    @property
+    def port(self) -> int:
+        """The port the OS chose."""
+        return int(self.url.rsplit(":", 1)[1])
+
+
+@asynccontextmanager
+async def serve(app: Any) -> AsyncIterator[Server]:
+    """Run ``app`` on hypercorn (trio worker) for the block; shut it down gracefully after.
+
+    Raises:
+        TimeoutError: hypercorn did not start or stop within ``SERVER_TIMEOUT`` seconds.
+    """
+    config = Config()
+    config.bind = ["127.0.0.1:0"]
+    config.accesslog = None
+    config.graceful_timeout = 1.0
+    shutdown = trio.Event()
+    stopped = trio.Event()
+
+    async def run(task_status: trio.TaskStatus[list[str]]) -> None:
+        try:
+            await hypercorn_serve(
+                app, config, shutdown_trigger=shutdown.wait, task_status=task_status
+            )
+        finally:
+            stopped.set()
+
+    async with trio.open_nursery() as nursery:
+        with trio.fail_after(SERVER_TIMEOUT):
+            binds: list[str] = await nursery.start(run)
+        assert len(binds) == 1, binds
+        assert binds[0].startswith("http://127.0.0.1:"), binds
+        try:
+            yield Server(binds[0])
+        finally:
+            shutdown.set()
+            with trio.move_on_after(SERVER_TIMEOUT) as waiting:
+                await stopped.wait()
+            if waiting.cancelled_caught:
+                nursery.cancel_scope.cancel()
+                raise TimeoutError(f"hypercorn did not shut down within {SERVER_TIMEOUT}s")
+
+
+@asynccontextmanager
+async def hypercorn_cli(app_path: str, cwd: Path) -> AsyncIterator[Server]:
+    """Run ``hypercorn --worker-class trio --bind 127.0.0.1:0 APP`` as a user would, from ``cwd``.
+
+    The port is read from hypercorn's ``Running on http://127.0.0.1:PORT`` line on stderr. At the
+    end hypercorn gets SIGTERM (a graceful stop); if it lingers its whole process group (the
+    CLI and its worker process) is killed.
+
+    Raises:
+        RuntimeError: hypercorn exited before it was serving (its stderr is in the message).
+        TimeoutError: No "Running on" line within ``SERVER_TIMEOUT * 2`` seconds.
+    """
+    command = [sys.executable, "-m", "hypercorn", "--worker-class", "trio"]
+    command += ["--bind", "127.0.0.1:0", app_path]
+    process = await trio.lowlevel.open_process(
+        command,
+        cwd=cwd,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
+    try:
+        with trio.fail_after(SERVER_TIMEOUT * 2):
+            url = await _running_on(process)
+        yield Server(url)
+    finally:
+        with trio.CancelScope(shield=True):
+            await _stop(process)
+
+
+async def _running_on(process: trio.Process) -> str:
+    assert process.stderr is not None
+    seen = b""
+    while True:
+        found = re.search(rb"Running on (http://127\.0\.0\.1:\d+) ", seen)
+        if found:
+            return found.group(1).decode()
+        chunk = await process.stderr.receive_some()
+        if not chunk:
+            await process.wait()
+            raise RuntimeError(
+                f"hypercorn exited ({process.returncode}) before serving:\n{seen.decode()}"
+            )
+        seen += chunk
+
+
+async def _stop(process: trio.Process) -> None:
+    if process.returncode is None:
+        process.terminate()
+        with trio.move_on_after(SERVER_TIMEOUT):
+            await process.wait()
+        if process.returncode is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            await process.wait()
+    if process.stderr is not None:
+        await process.stderr.aclose()
+
+
+@contextmanager
+def _unwrap_single() -> Iterator[None]:
+    """Let a lone exception out of a nursery as itself (as trio-websocket's own helper does)."""
+    try:
+        yield
+    except BaseExceptionGroup as group:
+        if len(group.exceptions) == 1 and not isinstance(group.exceptions[0], BaseExceptionGroup):
+            raise group.exceptions[0] from None
+        raise
+
+
+@asynccontextmanager
+async def open_websocket(
+    server: Server, path: str, *, subprotocols: Sequence[str] = ()
+) -> AsyncIterator[trio_websocket.WebSocketConnection]:
+    """trio-websocket's client, on a TCP stream this helper owns and always closes.
+
+    ``trio_websocket.open_websocket_url`` (0.12) never closes its socket after a rejected
+    handshake or a close the server started (the reader task raises or stops without
+    ``_close_stream()``, and ``aclose()`` returns early once a close reason is set), which
+    surfaces as ``ResourceWarning: unclosed <socket.socket ...>`` under ``-W error``.
+
+    Raises:
+        trio_websocket.ConnectionRejected: The server refused the handshake.
+    """
+    stream = await trio.open_tcp_stream("127.0.0.1", server.port)
+    try:
+        with _unwrap_single():
+            async with trio.open_nursery() as nursery:
+                ws = await trio_websocket.wrap_client_stream(
+                    nursery, stream, f"127.0.0.1:{server.port}", path, subprotocols=subprotocols
+                )
+                try:
+                    yield ws
+                finally:
+                    await ws.aclose()
+                    await stream.aclose()  # ends the reader task if the server has not
+    finally:
+        await stream.aclose()
+
+
+# -- the parity scenarios ----------------------------------------------------------------------
+
+
+@Controller("/s")
+class ScenarioController(ControllerBase):
+    """One route per outcome a client can observe."""
+
+    @ws_route("/echo")
+    async def echo(self, ws: WebSocket) -> None:
+        await ws.accept()
+        async for text in ws.iter_text():
+            await ws.send_text(f"echo: {text}")
+
+    @ws_route("/echo-bytes")
+    async def echo_bytes(self, ws: WebSocket) -> None:
+        await ws.accept()
+        async for data in ws.iter_bytes():
+            await ws.send_bytes(data[::-1])
+
+    @ws_route("/goodbye")
+    async def goodbye(self, ws: WebSocket) -> None:
+        await ws.accept()
+        await ws.send_text("bye")
+        await ws.close(4001, "go away")
+
+    @ws_route("/crash")
+    async def crash(self, ws: WebSocket) -> None:
+        await ws.accept()
+        await ws.send_text("one")
+        await ws.send_bytes(b"two")
+        raise RuntimeError("boom")
+
+    @ws_route("/reject")
+    async def reject(self, ws: WebSocket) -> None:
+        raise WebSocketException(4400, "bad request")
+
+    @ws_route("/kick")
+    async def kick(self, ws: WebSocket) -> None:
+        await ws.accept()
+        text = await ws.receive_text()
+        raise WebSocketException(4400, f"bad request: {text}")
+
+    @ws_route("/refuse")
+    async def refuse(self, ws: WebSocket) -> None:
+        await ws.close(4003, "closed before accept")
+
+    @ws_route("/private")
+    async def private(self, ws: WebSocket) -> None:
+        raise HTTPException(401, "login first", headers={"WWW-Authenticate": "Bearer"})
+
+    @ws_route("/broken")
+    async def broken(self, ws: WebSocket) -> None:
+        raise RuntimeError("broken before accept")
+
+    @ws_route("/no-accept")
+    async def no_accept(self, ws: WebSocket) -> None:
+        return
+
+    @ws_route("/returns")
+    async def returns(self, ws: WebSocket) -> None:
+        await ws.accept()
+        await ws.send_text("done")
+
+    @ws_route("/protocols")
+    async def protocols(self, ws: WebSocket) -> None:
+        chosen = "chat.v2" if "chat.v2" in ws.subprotocols else None
+        await ws.accept(subprotocol=chosen)
+        await ws.send_text(",".join(ws.subprotocols) or "-")
+
+
+#: A step: ("text", str) / ("bytes", bytes) sends a frame, ("receive",) records what arrives,
+#: ("close", code, reason) closes from the client's side.
+Step = tuple[Any, ...]
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """A conversation with :class:`ScenarioController` and the transcript it must produce."""
+
+    path: str
+    steps: Sequence[Step]
+    expected: list[tuple[Any, ...]]
+    subprotocols: Sequence[str] = field(default=())
+
+
+NOT_FOUND = b'{"detail":"Not Found"}'
+LOGIN_FIRST = b'{"detail":"login first"}'
+SERVER_ERROR = b'{"detail":"Internal Server Error"}'
+
+SCENARIOS: dict[str, Scenario] = {
+    "echo, client closes": Scenario(
+        "/s/echo",
+        [("text", "hi"), ("receive",), ("text", "again"), ("receive",), ("close", 1000, "")],
+        [("accepted", None), ("text", "echo: hi"), ("text", "echo: again")],
+    ),
+    "binary echo": Scenario(
+        "/s/echo-bytes",
+        [("bytes", b"\x00\x01\x02"), ("receive",), ("close", 4000, "done")],
+        [("accepted", None), ("bytes", b"\x02\x01\x00")],
+    ),
+    "server closes with code and reason": Scenario(
+        "/s/goodbye",
+        [("receive",), ("receive",), ("receive",)],
+        [
+            ("accepted", None),
+            ("text", "bye"),
+            ("closed", 4001, "go away"),
+            ("closed", 4001, "go away"),
+        ],
+    ),
+    "handler fails after sending": Scenario(
+        "/s/crash",
+        [("receive",), ("receive",), ("receive",)],
+        [
+            ("accepted", None),
+            ("text", "one"),
+            ("bytes", b"two"),
+            ("closed", 1011, "Internal Server Error"),
+        ],
+    ),
+    "handler returns after accept": Scenario(
+        "/s/returns",
+        [("receive",), ("receive",)],
+        [("accepted", None), ("text", "done"), ("closed", 1000, "")],
+    ),
+    "WebSocketException after accept": Scenario(
+        "/s/kick",
+        [("text", "x"), ("receive",)],
+        [("accepted", None), ("closed", 4400, "bad request: x")],
+    ),
+    "subprotocol chosen": Scenario(
+        "/s/protocols",
+        [("receive",)],
+        [("accepted", "chat.v2"), ("text", "chat.v1,chat.v2")],
+        subprotocols=("chat.v1", "chat.v2"),
+    ),
+    "no subprotocol offered": Scenario(
+        "/s/protocols",
+        [("receive",)],
+        [("accepted", None), ("text", "-")],
+    ),
+    "unknown path": Scenario("/s/nowhere", [], [("denied", 404, NOT_FOUND)]),
+    "close before accept": Scenario("/s/refuse", [], [("denied", 403, b"")]),
+    "WebSocketException before accept": Scenario("/s/reject", [], [("denied", 403, b"")]),
+    "return without accept": Scenario("/s/no-accept", [], [("denied", 403, b"")]),
+    "HTTPException before accept": Scenario("/s/private", [], [("denied", 401, LOGIN_FIRST)]),
+    "error before accept": Scenario("/s/broken", [], [("denied", 500, SERVER_ERROR)]),
+}
+
+
+async def run_in_process(client: AsyncTestClient, scenario: Scenario) -> list[tuple[Any, ...]]:
+    """Play ``scenario`` over the in-process async client; the transcript it saw."""
+    seen: list[tuple[Any, ...]] = []
+    try:
+        async with client.websocket_connect(
+            scenario.path, subprotocols=scenario.subprotocols
+        ) as ws:
+            seen.append(("accepted", ws.accepted_subprotocol))
+            for step in scenario.steps:
+                if step[0] == "text":
+                    await ws.send_text(step[1])
+                elif step[0] == "bytes":
+                    await ws.send_bytes(step[1])
+                elif step[0] == "close":
+                    await ws.close(step[1], step[2])
+                else:
+                    try:
+                        message = await ws.receive()
+                    except WebSocketDisconnect as exc:
+                        seen.append(("closed", exc.code, exc.reason))
+                    else:
+                        text = message.get("text")
+                        frame = ("text", text) if text is not None else ("bytes", message["bytes"])
+                        seen.append(frame)
+    except WebSocketDenied as exc:
+        seen.append(("denied", exc.status_code, exc.body))
+    return seen
+
+
+async def run_live(server: Server, scenario: Scenario) -> list[tuple[Any, ...]]:
+    """Play ``scenario`` with trio-websocket against a real server; the transcript it saw."""
+    seen: list[tuple[Any, ...]] = []
+    try:
+        async with open_websocket(server, scenario.path, subprotocols=scenario.subprotocols) as ws:
+            seen.append(("accepted", ws.subprotocol))
+            for step in scenario.steps:
+                if step[0] in ("text", "bytes"):
+                    await ws.send_message(step[1])
+                elif step[0] == "close":
+                    await ws.aclose(step[1], step[2])
+                else:
+                    try:
+                        message = await ws.get_message()
+                    except trio_websocket.ConnectionClosed as exc:
+                        reason = exc.reason or trio_websocket.CloseReason(-1, "no close reason")
+                        seen.append(("closed", reason.code, reason.reason or ""))
+                    else:
+                        kind = "text" if isinstance(message, str) else "bytes"
+                        seen.append((kind, message))
+    except trio_websocket.ConnectionRejected as exc:
+        seen.append(("denied", exc.status_code, exc.body or b""))
+    return seen
+
+
+__all__ = [
+    "SCENARIOS",
+    "Scenario",
+    "ScenarioController",
+    "Server",
+    "hypercorn_cli",
+    "open_websocket",
+    "run_in_process",
+    "run_live",
+    "serve",
+]
