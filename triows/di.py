@@ -154,6 +154,7 @@ class Container:
         for provider in overrides:
             self._providers[provider.token] = provider
         self._plans: dict[type, Plan] = {}
+        self._building: list[type] = []
 
     def knows(self, cls: Any) -> bool:
         """Whether ``cls`` can be injected (listed, or marked ``@injectable``)."""
@@ -180,8 +181,15 @@ class Container:
         if cls in self._plans:
             return self._plans[cls]
         name = getattr(cls, "__name__", repr(cls))
-        if name in chain[1:]:
+        if cls in self._building:  # the types, not their names: two classes may share one
             raise ConfigurationError(f"dependency cycle: {' -> '.join([*chain, name])}")
+        self._building.append(cls)
+        try:
+            return self._make_plan(cls, name, chain)
+        finally:
+            self._building.pop()
+
+    def _make_plan(self, cls: type, name: str, chain: tuple[str, ...]) -> Plan:
         provider = self._providers.get(cls)
         if provider is None:
             if not is_injectable(cls):

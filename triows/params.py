@@ -181,6 +181,14 @@ def _is_sequence(annotation: Any) -> bool:
     return origin in _SEQUENCES or annotation in (list, set, tuple)
 
 
+def _is_model(annotation: Any) -> bool:
+    """A pydantic model, or an optional one (``Item | None``)."""
+    if typing.get_origin(annotation) in (Union, types.UnionType):
+        args = [a for a in typing.get_args(annotation) if a is not type(None)]
+        return len(args) == 1 and _is_model(args[0])
+    return inspect.isclass(annotation) and issubclass(annotation, pydantic.BaseModel)
+
+
 def _split(annotation: Any) -> tuple[Any, list[Any]]:
     """``Annotated[T, a, b]`` → ``(T, [a, b])``; anything else → ``(annotation, [])``."""
     if typing.get_origin(annotation) is Annotated:
@@ -229,14 +237,19 @@ class CallPlan:
         model_fields: dict[str, Any] = {}
         connection_type = WebSocket if kind == "websocket" else Request
 
+        embed = False
         for parameter in list(inspect.signature(fn).parameters.values())[1:]:
             name = parameter.name
-            if parameter.kind in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD):
-                raise ConfigurationError(
-                    f"{self.owner}: *args/**kwargs parameters cannot be filled"
-                )
             where = f"{self.owner}: parameter {name!r}"
+            if parameter.kind in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD):
+                raise ConfigurationError(f"{where}: *args/**kwargs parameters cannot be filled")
             annotation, extras = _split(hints.get(name, Any))
+            # Other Annotated metadata (pydantic Field, validators) stays on the validated type.
+            metadata = [e for e in extras if not isinstance(e, (Param, _InjectMarker))]
+            field_type: Any = annotation
+            if metadata:
+                arguments = (annotation, *metadata)
+                field_type = Annotated[arguments]
             marker: Param | _InjectMarker | None = next(
                 (e for e in extras if isinstance(e, (Param, _InjectMarker))), None
             )
@@ -268,7 +281,7 @@ class CallPlan:
                 source = marker.source
             elif name in path_params:
                 source = "path"
-            elif inspect.isclass(annotation) and issubclass(annotation, pydantic.BaseModel):
+            elif _is_model(annotation):
                 if kind == "websocket":
                     raise ConfigurationError(
                         f"{where}: a model on a websocket route is a message: use WsBody() "
@@ -297,24 +310,24 @@ class CallPlan:
                 raise ConfigurationError(f"{where}: the route's path has no {{{name}}}")
 
             key = marker.alias or (name.replace("_", "-") if source == "header" else name)
+            if source == "header":
+                key = key.lower()
             if source == "ws_body":
                 info = pydantic.Field(default, **marker.constraints)
-                self.ws_body.append((name, key, annotation, info))
+                self.ws_body.append((name, key, field_type, info))
                 continue
             # Internal field names cannot shadow BaseModel attributes (a query "json"...).
             field = f"p{len(model_fields)}"
             self._field_names.append((field, name))
             info = pydantic.Field(default, validation_alias=name, **marker.constraints)
-            model_fields[field] = (annotation, info)
+            model_fields[field] = (field_type, info)
             if source == "body":
                 self._body_fields.append((name, key))
+                embed = embed or marker.embed
             else:
                 self._fields.append((name, source, key, _is_sequence(annotation)))
 
-        self._embed_body = len(self._body_fields) > 1 or any(
-            isinstance(d := inspect.signature(fn).parameters[n].default, Param) and d.embed
-            for n, _ in self._body_fields
-        )
+        self._embed_body = len(self._body_fields) > 1 or embed
         self._sources = {name: (source, key) for name, source, key, _ in self._fields}
         self._sources.update({name: ("body", key) for name, key in self._body_fields})
         self._model: type[pydantic.BaseModel] | None = None
@@ -392,13 +405,23 @@ class CallPlan:
         try:
             body = pydantic_core.from_json(raw)
         except ValueError as exc:
-            error = {"type": "json_invalid", "loc": ["body"], "msg": f"Invalid JSON: {exc}"}
+            error = {
+                "type": "json_invalid",
+                "loc": ["body"],
+                "msg": f"Invalid JSON: {exc}",
+                "input": raw.decode("utf-8", "replace"),
+            }
             raise RequestValidationError([error]) from None
         if not self._embed_body:
             data[self._body_fields[0][0]] = body
             return
         if not isinstance(body, dict):
-            error = {"type": "dict_type", "loc": ["body"], "msg": "Input should be an object"}
+            error = {
+                "type": "dict_type",
+                "loc": ["body"],
+                "msg": "Input should be an object",
+                "input": body,
+            }
             raise RequestValidationError([error])
         for name, key in self._body_fields:
             if key in body:
