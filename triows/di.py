@@ -29,7 +29,7 @@ T = TypeVar("T")
 Scope = Literal["singleton", "request", "transient"]
 SCOPES: frozenset[str] = frozenset({"singleton", "request", "transient"})
 _SCOPE_ATTR = "__triows_scope__"
-_LIFETIME = {"transient": 0, "request": 1, "singleton": 2}
+_UNSET: Any = object()
 
 
 @overload
@@ -69,19 +69,35 @@ def is_injectable(cls: Any) -> bool:
 class Provider:
     """How one service type is provided.
 
-    Exactly one of ``use_class`` and ``use_value`` is set.
+    ``Provider(Token, use_class=Impl)`` or ``Provider(Token, use_value=obj)``.
 
     Attributes:
         token: The type asked for.
         use_class: The class to build (its constructor is injected).
-        use_value: A ready instance (a singleton).
-        scope: The lifetime of built instances.
+        use_value: A ready instance (a singleton; ``None`` is a value too).
+        scope: The lifetime of built instances; by default ``use_class``'s own ``@injectable``
+            scope, else the token's, else singleton.
+
+    Raises:
+        ConfigurationError: Neither or both of ``use_class`` and ``use_value``.
     """
 
     token: type
     use_class: type | None = None
-    use_value: Any = None
-    scope: Scope = "singleton"
+    use_value: Any = _UNSET
+    scope: Scope | None = None
+
+    def __post_init__(self) -> None:
+        if (self.use_class is None) == (self.use_value is _UNSET):
+            raise ConfigurationError(
+                f"Provider({getattr(self.token, '__name__', self.token)}) takes exactly one of "
+                "use_class= and use_value="
+            )
+        if self.scope is None:
+            scope = getattr(self.use_class, _SCOPE_ATTR, None) or getattr(
+                self.token, _SCOPE_ATTR, "singleton"
+            )
+            object.__setattr__(self, "scope", scope)
 
     @classmethod
     def of(cls, item: type | Provider) -> Provider:
@@ -92,7 +108,7 @@ class Provider:
             raise ConfigurationError(
                 f"providers=[...] takes classes or Provider(...), got {item!r}"
             )
-        return cls(item, use_class=item, scope=getattr(item, _SCOPE_ATTR, "singleton"))
+        return cls(item, use_class=item)
 
 
 class Plan:
@@ -201,8 +217,9 @@ class Container:
         if provider.use_class is None:
             plan = Plan(cls, "singleton", None, {}, provider.use_value)
         else:
-            arguments = self._constructor(provider.use_class, provider.scope, (*chain, name))
-            plan = Plan(cls, provider.scope, provider.use_class, arguments)
+            scope: Scope = provider.scope or "singleton"
+            arguments = self._constructor(provider.use_class, scope, (*chain, name))
+            plan = Plan(cls, scope, provider.use_class, arguments)
         self._plans[cls] = plan
         return plan
 
@@ -235,10 +252,12 @@ class Container:
             if not self.knows(annotation) and parameter.default is not parameter.empty:
                 continue
             plan = self._plan(annotation, chain)
-            if _LIFETIME[plan.scope] < _LIFETIME[scope]:
+            if plan.scope == "request" and scope == "singleton":
+                # A transient one is fine (the singleton keeps the instance it was given); a
+                # request-scoped one would be captured by the first request and leak into all.
                 raise ConfigurationError(
-                    f"{' -> '.join(chain)}: a {scope} service cannot depend on the {plan.scope}"
-                    f"-scoped {annotation.__name__} (it would outlive it)"
+                    f"{' -> '.join(chain)}: a singleton cannot depend on the request-scoped "
+                    f"{annotation.__name__} (the first request's instance would serve all)"
                 )
             arguments[parameter.name] = plan
         return arguments

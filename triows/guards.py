@@ -57,10 +57,15 @@ def Guards(*guards: GuardSpec) -> Callable[[T], T]:  # the guide's spelling
             raise ConfigurationError(
                 f"@Guards takes GuardCanActivate subclasses or instances, got {guard!r}"
             )
+        if not inspect.iscoroutinefunction(target.can_activate):
+            raise ConfigurationError(
+                f"{target.__name__}.can_activate must be 'async def': guards are awaited on trio"
+            )
 
     def attach(target: T) -> T:
+        # Decorators apply bottom-up; prepending keeps the run order the reading order.
         existing: tuple[GuardSpec, ...] = vars(target).get(_GUARDS_ATTR, ())
-        setattr(target, _GUARDS_ATTR, (*existing, *guards))
+        setattr(target, _GUARDS_ATTR, (*guards, *existing))
         return target
 
     return attach

@@ -12,6 +12,8 @@ from ._client import DEFAULT_TIMEOUT, AsyncTestClient, TestClient
 
 __all__ = ["Test", "TestingModule"]
 
+_UNSET: Any = object()
+
 
 class TestingModule:
     """The pieces of an app under test; the app itself is built on first use.
@@ -27,7 +29,7 @@ class TestingModule:
         self._app: App | None = None
 
     def override_provider(
-        self, token: type, *, use_value: Any = None, use_class: type | None = None
+        self, token: type, *, use_value: Any = _UNSET, use_class: type | None = None
     ) -> TestingModule:
         """Provide ``token`` differently in this test: a ready value, or another class.
 
@@ -42,11 +44,10 @@ class TestingModule:
                 "override_provider() must be called before the app is built "
                 "(create_application(), get_test_client(), get_async_client())"
             )
-        if (use_value is None) == (use_class is None):
+        if (use_value is _UNSET) == (use_class is None):
             raise ValueError("override_provider() takes exactly one of use_value= and use_class=")
         if use_class is not None:
-            scope = getattr(use_class, "__triows_scope__", getattr(token, "__triows_scope__", None))
-            self._overrides.append(Provider(token, use_class=use_class, scope=scope or "singleton"))
+            self._overrides.append(Provider(token, use_class=use_class))
         else:
             self._overrides.append(Provider(token, use_value=use_value))
         return self
