@@ -389,7 +389,7 @@ def test_render_without_any_template_folder_names_the_handler() -> None:
     assert "NoTemplatesController.page" in str(raised.value)
 
 
-def test_use_extra_handler_is_not_available_yet() -> None:
+def test_extra_handler_without_a_ws_body_parameter_names_the_handler() -> None:
     @Controller("/x")
     class ExtraController(ControllerBase):
         @ws_route("/feed", use_extra_handler=True, encoding="text")
@@ -398,7 +398,8 @@ def test_use_extra_handler_is_not_available_yet() -> None:
 
     with pytest.raises(
         ConfigurationError,
-        match=r"ExtraController\.feed: use_extra_handler=True is not available",
+        match=r"ExtraController\.feed: a use_extra_handler=True route receives each message in "
+        r"a WsBody\(\) parameter",
     ):
         App([ExtraController])
 

@@ -20,10 +20,16 @@ import trio
 
 from ._types import Receive, Scope, Send
 from .config import Config
-from .controllers import collect_handlers, controller_info, join_path, render_template_name
+from .controllers import (
+    collect_handlers,
+    controller_info,
+    hook_of,
+    join_path,
+    render_template_name,
+)
 from .controllers import route_infos as _route_infos
 from .di import Container
-from .endpoints import HTTPEndpoint, WebSocketEndpoint, logger
+from .endpoints import ExtraHandlerEndpoint, HTTPEndpoint, WebSocketEndpoint, logger
 from .errors import ConfigurationError, HTTPException, exception_leaves
 from .guards import Guards, RouteGuards, guards_of
 from .params import CallPlan
@@ -201,11 +207,22 @@ class App:
                         raise ConfigurationError(
                             f"{owner}: @render cannot decorate a websocket route"
                         )
+                    ws_endpoint: WebSocketHandler
                     if route.use_extra_handler:
-                        raise ConfigurationError(
-                            f"{owner}: use_extra_handler=True is not available in this version "
-                            "of triows yet"
+                        ws_endpoint = ExtraHandlerEndpoint(
+                            controller,
+                            fn,
+                            plan,
+                            guards,
+                            controller_args,
+                            self.config.DEBUG,
+                            encoding=route.encoding,
+                            on_invalid=route.on_invalid,
+                            connect=hook_of(fn, "connect"),
+                            disconnect=hook_of(fn, "disconnect"),
                         )
+                        ws_routes.append(Route(path, ws_endpoint, name, frozenset(), owner))
+                        continue
                     ws_endpoint = WebSocketEndpoint(
                         controller, fn, plan, guards, controller_args, self.config.DEBUG
                     )

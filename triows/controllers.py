@@ -10,7 +10,7 @@ from __future__ import annotations
 import inspect
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
 
 from .errors import ConfigurationError
@@ -37,10 +37,13 @@ C = TypeVar("C", bound=type)
 
 Encoding = Literal["text", "json", "bytes"]
 ENCODINGS: frozenset[str] = frozenset({"text", "json", "bytes"})
+OnInvalid = Literal["close", "reply"]
+ON_INVALID: frozenset[str] = frozenset({"close", "reply"})
 
 _ROUTES_ATTR = "__triows_routes__"
 _CONTROLLER_ATTR = "__triows_controller__"
 _RENDER_ATTR = "__triows_render__"
+_HOOK_ATTRS = {"connect": "__triows_connect__", "disconnect": "__triows_disconnect__"}
 
 
 def describe(fn: Any) -> str:
@@ -58,7 +61,7 @@ class RouteInfo:
     name: str | None = None
     use_extra_handler: bool = False
     encoding: Encoding = "json"
-    options: dict[str, Any] = field(default_factory=dict)
+    on_invalid: OnInvalid = "close"
 
 
 @dataclass(frozen=True)
@@ -72,6 +75,12 @@ def route_infos(fn: Any) -> list[RouteInfo]:
     """The routes recorded on ``fn`` (empty if it is not a handler)."""
     infos: list[RouteInfo] = getattr(fn, _ROUTES_ATTR, [])
     return infos
+
+
+def hook_of(handler: Any, kind: Literal["connect", "disconnect"]) -> Callable[..., Any] | None:
+    """The connect or disconnect hook registered for an extra-handler ``handler``, if any."""
+    hook: Callable[..., Any] | None = getattr(handler, _HOOK_ATTRS[kind], None)
+    return hook
 
 
 def render_template_name(fn: Any) -> str | None:
@@ -142,7 +151,7 @@ class _WsRoute:
         name: str | None = None,
         use_extra_handler: bool = False,
         encoding: Encoding = "json",
-        **options: Any,
+        on_invalid: OnInvalid = "close",
     ) -> Callable[[F], F]:
         """Route websocket connections for ``path`` to the decorated handler.
 
@@ -151,7 +160,8 @@ class _WsRoute:
             name: The name for ``url_path_for`` (default: the function's name).
             use_extra_handler: Make the handler a per-message handler driven by triows' loop.
             encoding: With ``use_extra_handler``: ``"text"``, ``"json"`` or ``"bytes"``.
-            **options: Options for the extra-handler loop.
+            on_invalid: With ``use_extra_handler``: after a message fails validation and its
+                error frame is sent, ``"close"`` (1008, the default) or ``"reply"`` (stay open).
 
         Raises:
             ConfigurationError: Used without parentheses, or an unknown ``encoding``.
@@ -161,7 +171,7 @@ class _WsRoute:
                 f"@ws_route needs parentheses: write @ws_route('/path') above {describe(path)}"
             )
         info = RouteInfo(
-            "websocket", path, frozenset(), name, use_extra_handler, encoding, dict(options)
+            "websocket", path, frozenset(), name, use_extra_handler, encoding, on_invalid
         )
 
         def decorate(fn: F) -> F:
@@ -170,9 +180,59 @@ class _WsRoute:
                     f"@ws_route({path!r}) on {describe(fn)}: unknown encoding {encoding!r}; "
                     f"use one of {sorted(ENCODINGS)}"
                 )
+            if on_invalid not in ON_INVALID:
+                raise ConfigurationError(
+                    f"@ws_route({path!r}) on {describe(fn)}: unknown on_invalid "
+                    f"{on_invalid!r}; use one of {sorted(ON_INVALID)}"
+                )
             return _attach(fn, info, "@ws_route")
 
         return decorate
+
+    def connect(self, handler: Callable[..., Any]) -> Callable[[F], F]:
+        """Register ``async def hook(self, websocket)`` to open ``handler``'s connections.
+
+        It replaces the default (``await websocket.accept()``): it must accept (or close).
+
+        Raises:
+            ConfigurationError: ``handler`` is not a ``use_extra_handler=True`` route, it has a
+                connect hook already, or the hook is not ``async def``.
+        """
+        return self._hook(handler, "connect")
+
+    def disconnect(self, handler: Callable[..., Any]) -> Callable[[F], F]:
+        """Register ``async def hook(self, websocket, code)`` for when a connection ends.
+
+        It runs once per accepted connection of ``handler``, with the close code actually sent
+        or received.
+
+        Raises:
+            ConfigurationError: ``handler`` is not a ``use_extra_handler=True`` route, it has a
+                disconnect hook already, or the hook is not ``async def``.
+        """
+        return self._hook(handler, "disconnect")
+
+    @staticmethod
+    def _hook(handler: Any, kind: Literal["connect", "disconnect"]) -> Callable[[F], F]:
+        decorator = f"@ws_route.{kind}({describe(handler)})"
+        if not any(i.kind == "websocket" and i.use_extra_handler for i in route_infos(handler)):
+            raise ConfigurationError(
+                f"{decorator}: {describe(handler)} is not a websocket route with "
+                "use_extra_handler=True (declare it with @ws_route above it)"
+            )
+
+        def register(hook: F) -> F:
+            _check_handler(hook, decorator)
+            existing = hook_of(handler, kind)
+            if existing is not None:
+                raise ConfigurationError(
+                    f"{decorator} on {describe(hook)}: {describe(handler)} already has a "
+                    f"{kind} hook, {describe(existing)}"
+                )
+            setattr(handler, _HOOK_ATTRS[kind], hook)
+            return hook
+
+        return register
 
 
 ws_route = _WsRoute()

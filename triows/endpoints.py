@@ -32,6 +32,7 @@ from .errors import (
     exception_leaves,
 )
 from .guards import RouteGuards
+from .listener import MessageSpec, run_loop
 from .params import CallPlan
 from .requests import Request
 from .responses import HTMLResponse, Response, to_response
@@ -173,18 +174,90 @@ class WebSocketEndpoint(_Endpoint):
         await serve_websocket(websocket, call, owner=self.owner, debug=self.debug)
 
 
+class ExtraHandlerEndpoint(WebSocketEndpoint):
+    """A ``use_extra_handler=True`` route: triows owns the loop, the handler gets messages.
+
+    Args:
+        controller: The controller class.
+        fn: The message handler.
+        plan: Its call plan (handshake parameters and ``WsBody``).
+        guards: Its guards, in run order.
+        controller_args: Plans for the controller's constructor parameters.
+        debug: Name the exception in 1011 close reasons.
+        encoding: ``"text"``, ``"json"`` or ``"bytes"``.
+        on_invalid: ``"close"`` or ``"reply"`` after a message fails validation.
+        connect: The connect hook (default: accept).
+        disconnect: The disconnect hook, if any.
+    """
+
+    def __init__(
+        self,
+        controller: type,
+        fn: Callable[..., Any],
+        plan: CallPlan,
+        guards: RouteGuards,
+        controller_args: Mapping[str, Plan],
+        debug: bool,
+        *,
+        encoding: str,
+        on_invalid: str,
+        connect: Callable[..., Awaitable[Any]] | None,
+        disconnect: Callable[..., Awaitable[Any]] | None,
+    ) -> None:
+        super().__init__(controller, fn, plan, guards, controller_args, debug)
+        self.spec = MessageSpec(self.owner, encoding, plan.ws_body, plan.ws_body_embed)
+        self.on_invalid = on_invalid
+        self.connect = connect
+        self.disconnect = disconnect
+
+    async def __call__(self, websocket: WebSocket) -> None:
+        """Serve ``websocket``: guards, parameters, connect hook, the loop, disconnect hook."""
+        context = ExecutionContext(websocket, self.fn, self.controller)
+        cache: dict[type, Any] = {}
+        instance: Any = None
+
+        async def call() -> None:
+            nonlocal instance
+            if self.guards:
+                websocket._guarding = True
+                try:
+                    await self.guards.check(context, cache)
+                finally:
+                    websocket._guarding = False
+            arguments = await self.plan.resolve(websocket, context, cache)
+            instance = self._instance(context, cache)
+            await run_loop(
+                websocket,
+                instance,
+                self.fn,
+                arguments,
+                self.spec,
+                connect=self.connect,
+                on_invalid=self.on_invalid,
+            )
+
+        async def ended(code: int) -> None:
+            if self.disconnect is not None and instance is not None:
+                await self.disconnect(instance, websocket, code)
+
+        await serve_websocket(websocket, call, owner=self.owner, debug=self.debug, on_end=ended)
+
+
 async def serve_websocket(
     websocket: WebSocket,
     call: Callable[[], Awaitable[None]],
     *,
     owner: str,
     debug: bool = False,
+    on_end: Callable[[int], Awaitable[None]] | None = None,
 ) -> None:
     """Run ``call`` inside the connection's nursery, then close the connection accordingly.
 
     When ``call`` returns, the nursery is cancelled (tasks on ``websocket.nursery`` end) and the
     connection is closed with 1000 if still open. Exceptions map as the module table says.
     Cancellation from outside (the server shutting down) closes with 1001 and propagates.
+    Then, if the connection had been accepted, ``on_end`` runs once with the close code that
+    was actually sent or received; what it raises is logged, not sent.
     """
     try:
         try:
@@ -204,10 +277,23 @@ async def serve_websocket(
             with trio.move_on_after(CLOSE_TIMEOUT) as scope:
                 scope.shield = True
                 await _finish(websocket, CloseCode.GOING_AWAY, "server shutting down")
+                await _ended(websocket, on_end, owner)
             raise
         await _answer_failure(websocket, leaves, exc, owner=owner, debug=debug)
     else:
         await _finish(websocket, CloseCode.NORMAL, "")
+    await _ended(websocket, on_end, owner)
+
+
+async def _ended(
+    websocket: WebSocket, on_end: Callable[[int], Awaitable[None]] | None, owner: str
+) -> None:
+    if on_end is None or not websocket._accepted:
+        return
+    try:
+        await on_end(websocket.close_code or CloseCode.NO_STATUS)
+    except Exception as exc:
+        logger.error("the disconnect hook of %s failed", owner, exc_info=exc)
 
 
 async def _answer_failure(

@@ -28,7 +28,6 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar, Union
 
 import pydantic
 import pydantic_core
-from pydantic.fields import FieldInfo
 
 from .context import ExecutionContext
 from .controllers import describe
@@ -232,7 +231,10 @@ class CallPlan:
         # (parameter name, source, key to look up, collects a list)
         self._fields: list[tuple[str, str, str, bool]] = []
         self._body_fields: list[tuple[str, str]] = []
-        self.ws_body: list[tuple[str, str, Any, FieldInfo]] = []
+        #: ``(name, key, type, default, constraints)`` of each WsBody parameter.
+        self.ws_body: list[tuple[str, str, Any, Any, dict[str, Any]]] = []
+        #: A ``WsBody(embed=True)`` was declared.
+        self.ws_body_embed = False
         self._field_names: list[tuple[str, str]] = []
         model_fields: dict[str, Any] = {}
         connection_type = WebSocket if kind == "websocket" else Request
@@ -313,8 +315,8 @@ class CallPlan:
             if source == "header":
                 key = key.lower()
             if source == "ws_body":
-                info = pydantic.Field(default, **marker.constraints)
-                self.ws_body.append((name, key, field_type, info))
+                self.ws_body.append((name, key, field_type, default, marker.constraints))
+                self.ws_body_embed = self.ws_body_embed or marker.embed
                 continue
             # Internal field names cannot shadow BaseModel attributes (a query "json"...).
             field = f"p{len(model_fields)}"

@@ -74,8 +74,8 @@ class UnexpectedFrame(WebSocketException):
 class InvalidJSON(WebSocketException):
     """The client sent a frame that is not valid JSON where JSON was expected (close 1007)."""
 
-    def __init__(self, error: ValueError) -> None:
-        super().__init__(CloseCode.INVALID_PAYLOAD, truncate_reason(f"invalid JSON: {error}"))
+    def __init__(self, detail: str) -> None:
+        super().__init__(CloseCode.INVALID_PAYLOAD, truncate_reason(f"invalid JSON: {detail}"))
 
 
 class _Messages(AsyncIterator[Any]):
@@ -124,6 +124,7 @@ class WebSocket(HTTPConnection):
         self._connect_pending = True
         self._receiving = False
         self._guarding = False
+        self._accepted = False
         self._nursery: trio.Nursery | None = None
         #: The connection's state; see :class:`WebSocketState`.
         self.connection_state = WebSocketState.CONNECTING
@@ -187,6 +188,7 @@ class WebSocket(HTTPConnection):
         if headers:
             message["headers"] = _encode_headers(headers)
         self.connection_state = WebSocketState.CONNECTED
+        self._accepted = True
         self.accepted_subprotocol = subprotocol
         await self._send(message)
 
@@ -204,7 +206,7 @@ class WebSocket(HTTPConnection):
             return
         reason = truncate_reason(reason or "")
         self.connection_state = WebSocketState.CLOSED
-        self.close_code = code
+        self.close_code = int(code)
         self.close_reason = reason
         await self._send({"type": "websocket.close", "code": code, "reason": reason})
 
@@ -309,7 +311,7 @@ class WebSocket(HTTPConnection):
         try:
             return pydantic_core.from_json(payload)
         except ValueError as exc:
-            raise InvalidJSON(exc) from None
+            raise InvalidJSON(str(exc)) from None
 
     def iter_text(self) -> AsyncIterator[str]:
         """Text messages until the peer closes; then the iteration simply ends."""
@@ -377,7 +379,7 @@ class WebSocket(HTTPConnection):
 
     def _peer_left(self, message: Message) -> None:
         if self.connection_state is not WebSocketState.CLOSED:
-            self.close_code = message.get("code") or CloseCode.NO_STATUS
+            self.close_code = int(message.get("code") or CloseCode.NO_STATUS)
             self.close_reason = message.get("reason") or ""
         self.connection_state = WebSocketState.DISCONNECTED
 

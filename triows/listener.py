@@ -1,0 +1,187 @@
+"""The extra-handler loop: ``@ws_route(..., use_extra_handler=True, encoding=...)``.
+
+How it works: per connection, after the guards and the handshake parameters (resolved once),
+the connect hook runs (default: ``accept()``); then a plain ``while`` loop in the connection's
+own task receives a frame, decodes and validates it as the route's ``WsBody`` — compiled once
+into one pydantic ``TypeAdapter`` — and awaits the message handler. No task or channel per
+message. When the connection has ended, the disconnect hook runs once with the close code that
+was actually sent or received.
+
+What a client's mistake gets (nothing of it is logged as a server error):
+
+* a frame of the wrong type → close 1003, the reason saying what was expected and what came;
+* malformed JSON → close 1007 with the parser's message;
+* a message failing validation → one text frame ``{"code": 1008, "errors": [...]}`` (pydantic's
+  errors, ``loc`` starting with ``"body"``), then close 1008 — or, with ``on_invalid="reply"``,
+  the frame alone and the connection stays open.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Annotated, Any
+
+import pydantic
+import pydantic_core
+
+from .errors import CloseCode, ConfigurationError, WebSocketException
+from .websocket import InvalidJSON, UnexpectedFrame, WebSocket, WebSocketState
+
+__all__ = ["MessageSpec", "run_loop"]
+
+
+class InvalidMessage(WebSocketException):
+    """A message failed validation (close 1008, after the error frame)."""
+
+    def __init__(self) -> None:
+        super().__init__(CloseCode.POLICY_VIOLATION, "message failed validation")
+
+
+class MessageSpec:
+    """How one route turns a received frame into the handler's ``WsBody`` arguments.
+
+    Args:
+        owner: The handler, for error messages.
+        encoding: ``"text"``, ``"json"`` or ``"bytes"``.
+        ws_body: ``(name, key, type, default, constraints)`` of each ``WsBody`` parameter.
+        embed: A ``WsBody(embed=True)`` was declared.
+
+    Raises:
+        ConfigurationError: No ``WsBody`` parameter, or several (or ``embed``) without
+            ``encoding="json"``.
+    """
+
+    def __init__(
+        self,
+        owner: str,
+        encoding: str,
+        ws_body: list[tuple[str, str, Any, Any, dict[str, Any]]],
+        embed: bool,
+    ) -> None:
+        if not ws_body:
+            raise ConfigurationError(
+                f"{owner}: a use_extra_handler=True route receives each message in a WsBody() "
+                "parameter; add one (for example 'data: str = WsBody()')"
+            )
+        self.encoding = encoding
+        self.embedded = embed or len(ws_body) > 1
+        if self.embedded and encoding != "json":
+            raise ConfigurationError(
+                f"{owner}: several WsBody() parameters (or embed=True) read a JSON object; "
+                f"use encoding='json', not {encoding!r}"
+            )
+        #: ``(model field, parameter name)`` when the message is an object of several values.
+        self.names: list[tuple[str, str]] = []
+        self.single = ""
+        self.passthrough = False
+        target: Any
+        if self.embedded:
+            fields: dict[str, Any] = {}
+            for index, (name, key, annotation, default, constraints) in enumerate(ws_body):
+                field = f"p{index}"  # internal names cannot shadow BaseModel attributes
+                self.names.append((field, name))
+                info = pydantic.Field(default, validation_alias=key, **constraints)
+                fields[field] = (annotation, info)
+            target = pydantic.create_model(f"{owner}.message", **fields)
+        else:
+            name, _, annotation, _, constraints = ws_body[0]
+            self.single = name
+            target = (
+                Annotated[annotation, pydantic.Field(**constraints)] if constraints else annotation
+            )
+            # A plain str (text) or bytes (bytes) needs no validation: skip it per message.
+            plain = {"text": str, "bytes": bytes}.get(encoding)
+            self.passthrough = annotation is plain and not constraints
+        try:
+            self.adapter: pydantic.TypeAdapter[Any] = pydantic.TypeAdapter(target)
+        except (pydantic.PydanticUserError, TypeError, ValueError) as exc:
+            raise ConfigurationError(f"{owner}: invalid WsBody() ({exc})") from exc
+
+    def decode(self, message: Mapping[str, Any]) -> Any:
+        """The validated value (or model) of one ASGI ``websocket.receive`` message.
+
+        Raises:
+            WebSocketException: 1003 for the wrong frame type, 1007 for malformed JSON.
+            pydantic.ValidationError: The message does not fit ``WsBody``.
+        """
+        # A key present with the value None counts as absent (hypercorn sends both keys).
+        if self.encoding == "json":
+            payload = message.get("text")
+            if payload is None:
+                payload = message.get("bytes")
+                if payload is None:
+                    raise UnexpectedFrame("text or binary JSON", "an empty message")
+            return self.adapter.validate_json(payload)
+        if self.encoding == "text":
+            text = message.get("text")
+            if text is None:
+                raise UnexpectedFrame("text", "binary")
+            return text if self.passthrough else self.adapter.validate_python(text)
+        data = message.get("bytes")
+        if data is None:
+            raise UnexpectedFrame("binary", "text")
+        return data if self.passthrough else self.adapter.validate_python(data)
+
+    def errors(self, exc: pydantic.ValidationError) -> list[dict[str, Any]]:
+        """Pydantic's errors, JSON-ready, located under ``"body"``."""
+        errors: list[dict[str, Any]] = json.loads(exc.json(include_url=False))
+        for error in errors:
+            error["loc"] = ["body", *error["loc"]]
+        return errors
+
+
+async def run_loop(
+    websocket: WebSocket,
+    instance: Any,
+    handler: Callable[..., Awaitable[Any]],
+    arguments: Mapping[str, Any],
+    spec: MessageSpec,
+    *,
+    connect: Callable[[Any, WebSocket], Awaitable[Any]] | None,
+    on_invalid: str,
+) -> None:
+    """Open the connection, then call ``handler`` once per valid message until it ends.
+
+    Returns when the peer disconnects; raises what the handler raises, and
+    ``WebSocketException`` for the client's mistakes (see the module table).
+    """
+    if connect is None:
+        await websocket.accept()
+    else:
+        await connect(instance, websocket)
+    if websocket.connection_state is not WebSocketState.CONNECTED:
+        return  # the connect hook closed or refused the connection
+
+    kwargs = dict(arguments)
+    single = spec.single
+    receive = websocket.receive
+    decode = spec.decode
+    while True:
+        message = await receive()
+        if message["type"] != "websocket.receive":
+            return  # websocket.disconnect: the peer left
+        try:
+            value = decode(message)
+        except pydantic.ValidationError as exc:
+            errors = spec.errors(exc)
+            if errors and errors[0]["type"] == "json_invalid":
+                raise _invalid_json(errors[0]) from None
+            frame = pydantic_core.to_json({"code": CloseCode.POLICY_VIOLATION, "errors": errors})
+            await websocket.send_text(frame.decode())
+            if on_invalid == "close":
+                raise InvalidMessage from None
+            continue
+        if single:
+            kwargs[single] = value
+        else:
+            fields = value.__dict__
+            for field, name in spec.names:
+                kwargs[name] = fields[field]
+        await handler(instance, **kwargs)
+
+
+def _invalid_json(error: Mapping[str, Any]) -> WebSocketException:
+    # pydantic's message reads "Invalid JSON: <what and where>"; say it as receive_json does.
+    detail = str(error.get("msg", "")).removeprefix("Invalid JSON: ")
+    return InvalidJSON(detail)
