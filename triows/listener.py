@@ -83,7 +83,8 @@ class MessageSpec:
                 self.names.append((field, name))
                 info = pydantic.Field(default, validation_alias=key, **constraints)
                 fields[field] = (annotation, info)
-            target = pydantic.create_model(f"{owner}.message", **fields)
+            # Named for what clients see in a model_type error's ctx, not after the handler.
+            target = pydantic.create_model("Message", **fields)
         else:
             name, _, annotation, _, constraints = ws_body[0]
             self.single = name
@@ -125,7 +126,11 @@ class MessageSpec:
 
     def errors(self, exc: pydantic.ValidationError) -> list[dict[str, Any]]:
         """Pydantic's errors, JSON-ready, located under ``"body"``."""
-        errors: list[dict[str, Any]] = json.loads(exc.json(include_url=False))
+        try:
+            raw = exc.json(include_url=False)
+        except ValueError:  # rejected bytes that are not UTF-8 have no JSON form: leave them out
+            raw = exc.json(include_url=False, include_input=False)
+        errors: list[dict[str, Any]] = json.loads(raw)
         for error in errors:
             error["loc"] = ["body", *error["loc"]]
         return errors
