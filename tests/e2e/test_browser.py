@@ -1,0 +1,220 @@
+"""The live-support example in a real browser: headless Chromium, driven by Playwright.
+
+The app runs on real hypercorn (``serve`` from ``tests/live.py``) in a background thread with
+its own ``trio.run``: Playwright's sync API runs its own event loop, so it cannot share the
+thread of a trio loop. The test itself is a plain sync function that drives the browser. The
+hypercorn CLI is exercised by ``tests/test_example.py``; serving in-process here starts in
+milliseconds, and a server-side failure is re-raised in this test with its own traceback.
+
+Debian's Chromium (``apt-get install -y chromium``, which ``.ci/run`` does) stands in for
+Playwright's downloaded browsers, which cannot be fetched without internet access. Without it,
+or without the ``playwright`` package, the test skips and says why in pytest's summary.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import queue
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+import trio
+from live import serve
+
+from examples.live_support.app import app
+
+if TYPE_CHECKING:
+    from playwright.sync_api import ConsoleMessage, Page, Response
+
+CHROMIUM = Path("/usr/bin/chromium")
+#: The background-networking flags matter: without them Chromium phones home at start-up, and
+#: on a closed network its connections (ours included) get refused.
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+#: Every Playwright wait (milliseconds).
+TIMEOUT_MS = 10_000
+#: Seconds to wait for the server thread to report its URL, and to end once told to stop
+#: (``serve`` bounds hypercorn's own start and stop too).
+SERVER_TIMEOUT = 20.0
+
+WELCOME = "Welcome to our live support room!"
+ANSWER = "We have received you complain:"
+COMPLAINT = "My car won't start"
+HTML_COMPLAINT = "My <b>bold</b> complaint"
+
+
+def require_browser() -> None:
+    """Skip, loudly and specifically, when the browser or its driver is missing."""
+    if importlib.util.find_spec("playwright") is None:
+        pytest.skip(
+            "E2E SKIPPED: the Python package 'playwright' is not installed: "
+            "run `pip install -e '.[test]'` (scripts/test and .ci/run do)"
+        )
+    if not (CHROMIUM.is_file() and os.access(CHROMIUM, os.X_OK)):
+        pytest.skip(
+            f"E2E SKIPPED: Chromium not installed at {CHROMIUM}: "
+            "run `apt-get install -y chromium` (.ci/run does)"
+        )
+
+
+@dataclass
+class _Running:
+    url: str
+    token: trio.lowlevel.TrioToken
+    stop: trio.Event
+
+
+@contextmanager
+def live_server_in_thread(asgi_app: Any) -> Iterator[str]:
+    """Serve ``asgi_app`` on hypercorn in a thread with its own trio loop; yield its URL.
+
+    At the end the server is asked to stop through the loop's token and the thread is joined;
+    an exception from the server thread is re-raised here.
+    """
+    started: queue.Queue[_Running | BaseException] = queue.Queue()
+    failures: list[BaseException] = []
+
+    async def main() -> None:
+        stop = trio.Event()
+        async with serve(asgi_app) as server:
+            started.put(_Running(server.url, trio.lowlevel.current_trio_token(), stop))
+            await stop.wait()
+
+    def run() -> None:
+        try:
+            trio.run(main)
+        except BaseException as exc:
+            failures.append(exc)
+            started.put(exc)
+
+    thread = threading.Thread(target=run, name="hypercorn", daemon=True)
+    thread.start()
+    try:
+        first = started.get(timeout=SERVER_TIMEOUT)
+    except queue.Empty:
+        raise TimeoutError(f"hypercorn did not start within {SERVER_TIMEOUT}s") from None
+    if isinstance(first, BaseException):
+        thread.join(SERVER_TIMEOUT)
+        raise first
+    try:
+        yield first.url
+    finally:
+        # If the loop already ended, its failure is in `failures`.
+        with suppress(trio.RunFinishedError):
+            trio.from_thread.run_sync(first.stop.set, trio_token=first.token)
+        thread.join(SERVER_TIMEOUT)
+        if thread.is_alive():
+            raise TimeoutError(f"hypercorn's thread did not end within {SERVER_TIMEOUT}s")
+        if failures:
+            raise failures[0]
+
+
+def chat(page: Page, url: str) -> None:
+    """The conversation: welcome, a complaint and its answer, then a complaint with HTML in it."""
+    from playwright.sync_api import expect
+
+    page.goto(f"{url}/car/ws-index")
+    expect(page).to_have_title("Support Live Support")
+    expect(page.locator("body")).to_have_attribute("data-ws-state", "open")
+    expect(page.locator("#status")).to_have_text("connected")
+
+    messages = page.locator("#messages")
+    incoming = messages.locator("li.msg-in")
+    outgoing = messages.locator("li.msg-out")
+    expect(incoming).to_have_count(1)
+    expect(incoming.nth(0)).to_contain_text(WELCOME)
+    expect(incoming.nth(0)).to_contain_text("How can we help you?")
+
+    page.locator("#messageText").fill(COMPLAINT)
+    page.locator("#send").click()
+    expect(outgoing).to_have_count(1)
+    expect(outgoing.nth(0)).to_have_text(COMPLAINT)
+    expect(incoming).to_have_count(2)
+    expect(incoming.nth(1)).to_contain_text(ANSWER)
+    expect(incoming.nth(1).locator("strong")).to_have_text(f'"{COMPLAINT}"')
+    expect(incoming.nth(1)).to_contain_text("We shall get back to you.")
+    expect(page.locator("#messageText")).to_have_value("")  # the page clears the composer
+
+    # The user's HTML is shown as text on both sides: the page writes its own message with
+    # textContent, and the server escapes the complaint inside its (trusted) answer markup.
+    page.locator("#messageText").fill(HTML_COMPLAINT)
+    page.locator("#send").click()
+    expect(outgoing).to_have_count(2)
+    expect(outgoing.nth(1)).to_have_text(HTML_COMPLAINT)
+    expect(incoming).to_have_count(3)
+    expect(incoming.nth(2)).to_contain_text(ANSWER)
+    expect(incoming.nth(2).locator("strong")).to_have_text(f'"{HTML_COMPLAINT}"')
+    expect(messages.locator("b")).to_have_count(0)  # nothing was rendered as bold
+    assert "&lt;b&gt;bold&lt;/b&gt;" in incoming.nth(2).inner_html()
+    assert "&lt;b&gt;bold&lt;/b&gt;" in outgoing.nth(1).inner_html()
+
+    # In order, as a reader sees them: in, out, in, out, in.
+    expect(messages.locator("li.msg")).to_have_class(
+        ["msg msg-in", "msg msg-out", "msg msg-in", "msg msg-out", "msg msg-in"]
+    )
+    expect(page.locator("body")).to_have_attribute("data-ws-state", "open")
+
+
+def watch(page: Page, problems: list[str]) -> None:
+    """Record what the page reports going wrong: script errors, console errors, HTTP errors."""
+
+    def on_console(message: ConsoleMessage) -> None:
+        # The example has no favicon; Chromium asks for one anyway (and only says so here).
+        if message.type in ("error", "warning") and not message.location.get("url", "").endswith(
+            "/favicon.ico"
+        ):
+            problems.append(f"console {message.type}: {message.text} at {message.location}")
+
+    def on_response(response: Response) -> None:
+        if response.status >= 400:
+            problems.append(f"HTTP {response.status}: {response.url}")
+
+    page.on("pageerror", lambda error: problems.append(f"page error: {error}"))
+    page.on("console", on_console)
+    page.on("response", on_response)
+    page.on("requestfailed", lambda request: problems.append(f"failed: {request.url}"))
+
+
+@pytest.mark.e2e
+@pytest.mark.live
+def test_live_support_in_chromium(tmp_path: Path) -> None:
+    require_browser()
+    from playwright.sync_api import expect, sync_playwright
+
+    expect.set_options(timeout=TIMEOUT_MS)
+    screenshot = tmp_path / "live-support.png"
+    problems: list[str] = []
+
+    with live_server_in_thread(app) as url, sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, timeout=TIMEOUT_MS
+        )
+        try:
+            page = browser.new_page(viewport={"width": 900, "height": 800})
+            page.set_default_timeout(TIMEOUT_MS)
+            page.set_default_navigation_timeout(TIMEOUT_MS)
+            watch(page, problems)
+            try:
+                chat(page, url)
+            finally:
+                page.screenshot(path=screenshot, full_page=True, timeout=TIMEOUT_MS)
+                print(f"screenshot: {screenshot}")
+        finally:
+            browser.close()
+
+    assert problems == []
+    assert screenshot.stat().st_size > 0
