@@ -29,7 +29,7 @@ from .controllers import (
 )
 from .controllers import route_infos as _route_infos
 from .di import Container
-from .endpoints import ExtraHandlerEndpoint, HTTPEndpoint, WebSocketEndpoint, logger
+from .endpoints import ExtraHandlerEndpoint, Handler, HTTPEndpoint, WebSocketEndpoint, logger
 from .errors import ConfigurationError, HTTPException, exception_leaves
 from .guards import Guards, RouteGuards, guards_of
 from .params import CallPlan
@@ -192,11 +192,7 @@ class App:
                                 f"{owner} renders {template!r}, which is not in {folders}"
                             )
                         endpoint = HTTPEndpoint(
-                            controller,
-                            fn,
-                            plan,
-                            guards,
-                            controller_args,
+                            Handler(controller, fn, plan, guards, controller_args),
                             template,
                             self._templates if template else None,
                         )
@@ -210,11 +206,7 @@ class App:
                     ws_endpoint: WebSocketHandler
                     if route.use_extra_handler:
                         ws_endpoint = ExtraHandlerEndpoint(
-                            controller,
-                            fn,
-                            plan,
-                            guards,
-                            controller_args,
+                            Handler(controller, fn, plan, guards, controller_args),
                             self.config.DEBUG,
                             encoding=route.encoding,
                             on_invalid=route.on_invalid,
@@ -224,7 +216,7 @@ class App:
                         ws_routes.append(Route(path, ws_endpoint, name, frozenset(), owner))
                         continue
                     ws_endpoint = WebSocketEndpoint(
-                        controller, fn, plan, guards, controller_args, self.config.DEBUG
+                        Handler(controller, fn, plan, guards, controller_args), self.config.DEBUG
                     )
                     ws_routes.append(Route(path, ws_endpoint, name, frozenset(), owner))
         if self.static is not None:

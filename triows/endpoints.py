@@ -42,7 +42,14 @@ if TYPE_CHECKING:
     from .di import Plan
     from .templating import Templates
 
-__all__ = ["HTTPEndpoint", "WebSocketEndpoint", "logger", "serve_websocket"]
+__all__ = [
+    "ExtraHandlerEndpoint",
+    "HTTPEndpoint",
+    "Handler",
+    "WebSocketEndpoint",
+    "logger",
+    "serve_websocket",
+]
 
 logger = logging.getLogger("triows")
 
@@ -50,8 +57,8 @@ logger = logging.getLogger("triows")
 CLOSE_TIMEOUT = 5.0
 
 
-class _Endpoint:
-    """A handler bound to its controller, guards and compiled call plan.
+class Handler:
+    """A handler bound, at build time, to its controller, guards and compiled call plan.
 
     Args:
         controller: The controller class.
@@ -60,6 +67,8 @@ class _Endpoint:
         guards: Its guards, in run order.
         controller_args: Plans for the controller's constructor parameters.
     """
+
+    __slots__ = ("controller", "controller_args", "fn", "guards", "owner", "plan")
 
     def __init__(
         self,
@@ -76,7 +85,26 @@ class _Endpoint:
         self.controller_args = dict(controller_args)
         self.owner = f"{controller.__name__}.{fn.__name__}"
 
-    def _instance(self, context: ExecutionContext, cache: dict[type, Any]) -> Any:
+    async def prepare(
+        self, connection: Request | WebSocket, context: ExecutionContext, cache: dict[type, Any]
+    ) -> Mapping[str, Any]:
+        """Run the guards, then resolve the parameters: what every call starts with.
+
+        A websocket is marked while its guards run, so that a guard cannot accept it.
+        """
+        if self.guards:
+            websocket = connection if isinstance(connection, WebSocket) else None
+            if websocket is not None:
+                websocket._guarding = True
+            try:
+                await self.guards.check(context, cache)
+            finally:
+                if websocket is not None:
+                    websocket._guarding = False
+        return await self.plan.resolve(connection, context, cache)
+
+    def instance(self, context: ExecutionContext, cache: dict[type, Any]) -> Any:
+        """A controller instance for one call, its constructor injected."""
         if self.controller_args:
             arguments = {n: plan.build(cache) for n, plan in self.controller_args.items()}
             instance = self.controller(**arguments)
@@ -86,103 +114,70 @@ class _Endpoint:
         return instance
 
 
-class HTTPEndpoint(_Endpoint):
+class HTTPEndpoint:
     """An HTTP handler; calling it answers one request with a :class:`Response`.
 
     Args:
-        controller: The controller class.
-        fn: The handler function.
-        plan: Its call plan.
-        guards: Its guards, in run order.
-        controller_args: Plans for the controller's constructor parameters.
+        handler: The bound handler.
         template: The ``@render`` template name, if any.
         templates: The app's templates (required with ``template``).
     """
 
     def __init__(
-        self,
-        controller: type,
-        fn: Callable[..., Any],
-        plan: CallPlan,
-        guards: RouteGuards,
-        controller_args: Mapping[str, Plan],
-        template: str | None = None,
-        templates: Templates | None = None,
+        self, handler: Handler, template: str | None = None, templates: Templates | None = None
     ) -> None:
-        super().__init__(controller, fn, plan, guards, controller_args)
+        self.handler = handler
         self.template = template
         self.templates = templates
 
     async def __call__(self, request: Request) -> Response:
         """Answer ``request``: guards, then parameters, then the handler."""
-        context = ExecutionContext(request, self.fn, self.controller)
+        handler = self.handler
+        context = ExecutionContext(request, handler.fn, handler.controller)
         cache: dict[type, Any] = {}
-        if self.guards:
-            await self.guards.check(context, cache)
-        arguments = await self.plan.resolve(request, context, cache)
-        result = await self.fn(self._instance(context, cache), **arguments)
+        arguments = await handler.prepare(request, context, cache)
+        result = await handler.fn(handler.instance(context, cache), **arguments)
         if self.template is None or isinstance(result, Response):
             return to_response(result)
         if not isinstance(result, Mapping):
             raise TypeError(
-                f"{self.owner} is a @render handler and must return a mapping for its "
+                f"{handler.owner} is a @render handler and must return a mapping for its "
                 f"template {self.template!r}, got {type(result).__name__}"
             )
         assert self.templates is not None
         return HTMLResponse(self.templates.render(self.template, {"request": request, **result}))
 
 
-class WebSocketEndpoint(_Endpoint):
+class WebSocketEndpoint:
     """A plain websocket handler: it owns ``accept()`` and its own receive loop.
 
     Args:
-        controller: The controller class.
-        fn: The handler function.
-        plan: Its call plan.
-        guards: Its guards, in run order.
-        controller_args: Plans for the controller's constructor parameters.
+        handler: The bound handler.
         debug: Name the exception in 1011 close reasons.
     """
 
-    def __init__(
-        self,
-        controller: type,
-        fn: Callable[..., Any],
-        plan: CallPlan,
-        guards: RouteGuards,
-        controller_args: Mapping[str, Plan],
-        debug: bool = False,
-    ) -> None:
-        super().__init__(controller, fn, plan, guards, controller_args)
+    def __init__(self, handler: Handler, debug: bool = False) -> None:
+        self.handler = handler
         self.debug = debug
 
     async def __call__(self, websocket: WebSocket) -> None:
         """Serve ``websocket``: guards and parameters before the handshake, then the handler."""
-        context = ExecutionContext(websocket, self.fn, self.controller)
+        handler = self.handler
+        context = ExecutionContext(websocket, handler.fn, handler.controller)
         cache: dict[type, Any] = {}
 
         async def call() -> None:
-            if self.guards:
-                websocket._guarding = True
-                try:
-                    await self.guards.check(context, cache)
-                finally:
-                    websocket._guarding = False
-            arguments = await self.plan.resolve(websocket, context, cache)
-            await self.fn(self._instance(context, cache), **arguments)
+            arguments = await handler.prepare(websocket, context, cache)
+            await handler.fn(handler.instance(context, cache), **arguments)
 
-        await serve_websocket(websocket, call, owner=self.owner, debug=self.debug)
+        await serve_websocket(websocket, call, owner=handler.owner, debug=self.debug)
 
 
-class ExtraHandlerEndpoint(WebSocketEndpoint):
+class ExtraHandlerEndpoint:
     """A ``use_extra_handler=True`` route: triows owns the loop, the handler gets messages.
 
     Args:
-        controller: The controller class.
-        fn: The message handler.
-        plan: Its call plan (handshake parameters and ``WsBody``).
-        guards: Its guards, in run order.
-        controller_args: Plans for the controller's constructor parameters.
+        handler: The bound message handler.
         debug: Name the exception in 1011 close reasons.
         encoding: ``"text"``, ``"json"`` or ``"bytes"``.
         on_invalid: ``"close"`` or ``"reply"`` after a message fails validation.
@@ -192,11 +187,7 @@ class ExtraHandlerEndpoint(WebSocketEndpoint):
 
     def __init__(
         self,
-        controller: type,
-        fn: Callable[..., Any],
-        plan: CallPlan,
-        guards: RouteGuards,
-        controller_args: Mapping[str, Plan],
+        handler: Handler,
         debug: bool,
         *,
         encoding: str,
@@ -204,32 +195,29 @@ class ExtraHandlerEndpoint(WebSocketEndpoint):
         connect: Callable[..., Awaitable[Any]] | None,
         disconnect: Callable[..., Awaitable[Any]] | None,
     ) -> None:
-        super().__init__(controller, fn, plan, guards, controller_args, debug)
-        self.spec = MessageSpec(self.owner, encoding, plan.ws_body, plan.ws_body_embed)
+        self.handler = handler
+        self.debug = debug
+        plan = handler.plan
+        self.spec = MessageSpec(handler.owner, encoding, plan.ws_body, plan.ws_body_embed)
         self.on_invalid = on_invalid
         self.connect = connect
         self.disconnect = disconnect
 
     async def __call__(self, websocket: WebSocket) -> None:
         """Serve ``websocket``: guards, parameters, connect hook, the loop, disconnect hook."""
-        context = ExecutionContext(websocket, self.fn, self.controller)
+        handler = self.handler
+        context = ExecutionContext(websocket, handler.fn, handler.controller)
         cache: dict[type, Any] = {}
         instance: Any = None
 
         async def call() -> None:
             nonlocal instance
-            if self.guards:
-                websocket._guarding = True
-                try:
-                    await self.guards.check(context, cache)
-                finally:
-                    websocket._guarding = False
-            arguments = await self.plan.resolve(websocket, context, cache)
-            instance = self._instance(context, cache)
+            arguments = await handler.prepare(websocket, context, cache)
+            instance = handler.instance(context, cache)
             await run_loop(
                 websocket,
                 instance,
-                self.fn,
+                handler.fn,
                 arguments,
                 self.spec,
                 connect=self.connect,
@@ -240,7 +228,7 @@ class ExtraHandlerEndpoint(WebSocketEndpoint):
             if self.disconnect is not None and instance is not None:
                 await self.disconnect(instance, websocket, code)
 
-        await serve_websocket(websocket, call, owner=self.owner, debug=self.debug, on_end=ended)
+        await serve_websocket(websocket, call, owner=handler.owner, debug=self.debug, on_end=ended)
 
 
 async def serve_websocket(
