@@ -1,7 +1,8 @@
 """Test helpers (not part of triows): a real hypercorn in-process, and shared parity scenarios.
 
-``serve(app)`` runs the app on hypercorn's trio worker on 127.0.0.1 with an OS-chosen port, in
-the test's own trio loop, so a test can talk to it with real clients (trio-websocket, httpx).
+``serve(app)`` (``triows.testing.serve``) runs the app on hypercorn's trio worker on 127.0.0.1 with
+an OS-chosen port, in the test's own trio loop, so a test can talk to it with real clients
+(trio-websocket, httpx). ``open_websocket`` gives the raw trio-websocket connection.
 
 ``SCENARIOS`` are websocket conversations with :class:`ScenarioController`, each with the
 transcript a client must see. ``run_in_process`` and ``run_live`` play one over the in-process
@@ -17,16 +18,15 @@ import signal
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Iterator, Sequence
-from contextlib import asynccontextmanager, contextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import trio
 import trio_websocket
-from hypercorn.config import Config
-from hypercorn.trio import serve as hypercorn_serve
 
+import triows.testing
 from triows import (
     Controller,
     ControllerBase,
@@ -36,7 +36,7 @@ from triows import (
     WebSocketException,
     ws_route,
 )
-from triows.testing import AsyncTestClient, WebSocketDenied
+from triows.testing import AsyncTestClient, LiveServer, WebSocketDenied
 
 if sys.version_info < (3, 11):
     from exceptiongroup import BaseExceptionGroup
@@ -45,60 +45,19 @@ if sys.version_info < (3, 11):
 SERVER_TIMEOUT = 10.0
 
 
-@dataclass(frozen=True)
-class Server:
-    """Where a running server listens."""
-
-    #: ``http://127.0.0.1:PORT``
-    url: str
-
-    @property
-    def ws_url(self) -> str:
-        """``ws://127.0.0.1:PORT``."""
-        return "ws" + self.url.removeprefix("http")
-
-    @property
-    def port(self) -> int:
-        """The port the OS chose."""
-        return int(self.url.rsplit(":", 1)[1])
+#: Where a running server listens (``url``, ``ws_url``, ``port``) and a websocket client for it.
+Server = LiveServer
 
 
-@asynccontextmanager
-async def serve(app: Any) -> AsyncIterator[Server]:
+def serve(app: Any) -> AbstractAsyncContextManager[LiveServer]:
     """Run ``app`` on hypercorn (trio worker) for the block; shut it down gracefully after.
+
+    The public ``triows.testing.serve``, with this module's ``SERVER_TIMEOUT``.
 
     Raises:
         TimeoutError: hypercorn did not start or stop within ``SERVER_TIMEOUT`` seconds.
     """
-    config = Config()
-    config.bind = ["127.0.0.1:0"]
-    config.accesslog = None
-    config.graceful_timeout = 1.0
-    shutdown = trio.Event()
-    stopped = trio.Event()
-
-    async def run(task_status: trio.TaskStatus[list[str]]) -> None:
-        try:
-            await hypercorn_serve(
-                app, config, shutdown_trigger=shutdown.wait, task_status=task_status
-            )
-        finally:
-            stopped.set()
-
-    async with trio.open_nursery() as nursery:
-        with trio.fail_after(SERVER_TIMEOUT):
-            binds: list[str] = await nursery.start(run)
-        assert len(binds) == 1, binds
-        assert binds[0].startswith("http://127.0.0.1:"), binds
-        try:
-            yield Server(binds[0])
-        finally:
-            shutdown.set()
-            with trio.move_on_after(SERVER_TIMEOUT) as waiting:
-                await stopped.wait()
-            if waiting.cancelled_caught:
-                nursery.cancel_scope.cancel()
-                raise TimeoutError(f"hypercorn did not shut down within {SERVER_TIMEOUT}s")
+    return triows.testing.serve(app, server_timeout=SERVER_TIMEOUT)
 
 
 @asynccontextmanager

@@ -1,7 +1,10 @@
-"""Testing triows apps: in-process clients and test modules.
+"""Testing triows apps: in-process clients, test modules and a live server.
 
 ``TestClient`` is synchronous (the guide's tests); ``AsyncTestClient`` is for pytest-trio.
-Both speak to the app in-process and behave like hypercorn where a test can tell.
+Both speak to the app in-process and behave like hypercorn where a test can tell. ``serve``
+(and ``serve_in``) run the app on real hypercorn in the test's trio loop; its
+``websocket_connect`` gives sessions with the in-process session's methods. The pytest plugin
+(``triows.testing.pytest_plugin``, loaded automatically) provides fixtures over all of them.
 """
 
 from __future__ import annotations
@@ -16,12 +19,18 @@ from ._errors import WebSocketDenied as WebSocketDenied
 from ._lifespan import LifespanError as LifespanError
 from ._module import Test as Test
 from ._module import TestingModule as TestingModule
+from ._server import LiveServer as LiveServer
+from ._server import LiveWebSocketSession as LiveWebSocketSession
+from ._server import serve as serve
+from ._server import serve_in as serve_in
 from ._session import AsyncWebSocketTestSession as AsyncWebSocketTestSession
 
 __all__ = [
     "AsyncTestClient",
     "AsyncWebSocketTestSession",
     "LifespanError",
+    "LiveServer",
+    "LiveWebSocketSession",
     "ReceiveTimeout",
     "Test",
     "TestClient",
@@ -30,4 +39,6 @@ __all__ = [
     "WebSocketDenied",
     "WebSocketDisconnect",
     "WebSocketTestSession",
+    "serve",
+    "serve_in",
 ]
