@@ -17,7 +17,6 @@ from functools import partial
 from typing import Any, cast
 from urllib.parse import urlsplit
 
-import pydantic_core
 import trio
 import trio_websocket
 from hypercorn.config import Config
@@ -25,7 +24,8 @@ from hypercorn.trio import serve as hypercorn_serve
 
 from .._types import ASGIApp, Message
 from ..errors import CloseCode, WebSocketDisconnect
-from ._errors import ReceiveTimeout, UnexpectedMessage, WebSocketDenied, collapse_single
+from ._base import SessionBase
+from ._errors import ReceiveTimeout, WebSocketDenied, collapse_single
 from ._session import HeaderInput
 
 __all__ = ["LiveServer", "LiveWebSocketSession", "serve", "serve_in"]
@@ -41,7 +41,7 @@ GRACEFUL_TIMEOUT = 1.0
 _SERVER_ADDED = ("date", "server")
 
 
-class LiveWebSocketSession:
+class LiveWebSocketSession(SessionBase):
     """One real websocket connection to a :class:`LiveServer`, seen from the client.
 
     Made by :meth:`LiveServer.websocket_connect`. It has the methods of the in-process
@@ -99,28 +99,6 @@ class LiveWebSocketSession:
             return _as_message(data)
         raise ReceiveTimeout(f"no message from the server within {limit}s")
 
-    async def receive_text(self, timeout: float | None = None) -> str:
-        """The next message, which must be text."""
-        message = await self.receive(timeout)
-        text: str | None = message.get("text")
-        if text is None:
-            raise UnexpectedMessage(f"expected a text message, got bytes {message.get('bytes')!r}")
-        return text
-
-    async def receive_bytes(self, timeout: float | None = None) -> bytes:
-        """The next message, which must be binary."""
-        message = await self.receive(timeout)
-        data: bytes | None = message.get("bytes")
-        if data is None:
-            raise UnexpectedMessage(f"expected a binary message, got text {message.get('text')!r}")
-        return data
-
-    async def receive_json(self, mode: str = "text", timeout: float | None = None) -> Any:
-        """The next message parsed as JSON (from a text frame, or binary with ``mode``)."""
-        if mode == "text":
-            return pydantic_core.from_json(await self.receive_text(timeout))
-        return pydantic_core.from_json(await self.receive_bytes(timeout))
-
     async def assert_no_message(self, within: float = 0.1) -> None:
         """Fail if the server sends anything (or closes) within ``within`` seconds."""
         if self._closed is not None:
@@ -158,11 +136,6 @@ class LiveWebSocketSession:
     async def send_bytes(self, data: bytes) -> None:
         """Send a binary frame."""
         await self._send(bytes(data))
-
-    async def send_json(self, data: Any, mode: str = "text") -> None:
-        """Send ``data`` as JSON in a text frame (or binary, with ``mode``)."""
-        encoded = pydantic_core.to_json(data)
-        await self._send(encoded.decode() if mode == "text" else encoded)
 
     async def _send(self, data: str | bytes) -> None:
         """Send a frame.

@@ -14,15 +14,14 @@ import math
 import os
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
-from typing import Any
 from urllib.parse import unquote
 
 import httpx
-import pydantic_core
 import trio
 
 from .._types import ASGIApp, Message, Scope
 from ..errors import CloseCode, WebSocketDisconnect
+from ._base import SessionBase
 from ._errors import ReceiveTimeout, UnexpectedMessage, WebSocketDenied, collapse_single
 
 __all__ = ["AsyncWebSocketTestSession", "connect_websocket", "websocket_scope"]
@@ -73,7 +72,7 @@ def websocket_scope(
     }
 
 
-class AsyncWebSocketTestSession:
+class AsyncWebSocketTestSession(SessionBase):
     """One in-process websocket connection, seen from the client.
 
     Made by :meth:`AsyncTestClient.websocket_connect`; every ``receive_*`` waits at most
@@ -192,28 +191,6 @@ class AsyncWebSocketTestSession:
         self._tell_app({"type": "websocket.disconnect", "code": code, "reason": reason})
         return self._closed
 
-    async def receive_text(self, timeout: float | None = None) -> str:
-        """The next message, which must be text."""
-        message = await self.receive(timeout)
-        text: str | None = message.get("text")
-        if text is None:
-            raise UnexpectedMessage(f"expected a text message, got bytes {message.get('bytes')!r}")
-        return text
-
-    async def receive_bytes(self, timeout: float | None = None) -> bytes:
-        """The next message, which must be binary."""
-        message = await self.receive(timeout)
-        data: bytes | None = message.get("bytes")
-        if data is None:
-            raise UnexpectedMessage(f"expected a binary message, got text {message.get('text')!r}")
-        return data
-
-    async def receive_json(self, mode: str = "text", timeout: float | None = None) -> Any:
-        """The next message parsed as JSON (from a text frame, or binary with ``mode``)."""
-        if mode == "text":
-            return pydantic_core.from_json(await self.receive_text(timeout))
-        return pydantic_core.from_json(await self.receive_bytes(timeout))
-
     async def assert_no_message(self, within: float = 0.1) -> None:
         """Fail if the app sends anything (or closes) within ``within`` seconds."""
         self._check_crashed()
@@ -252,14 +229,6 @@ class AsyncWebSocketTestSession:
     async def send_bytes(self, data: bytes) -> None:
         """Send a binary frame."""
         await self.send({"type": "websocket.receive", "bytes": data})
-
-    async def send_json(self, data: Any, mode: str = "text") -> None:
-        """Send ``data`` as JSON in a text frame (or binary, with ``mode``)."""
-        encoded = pydantic_core.to_json(data)
-        if mode == "text":
-            await self.send_text(encoded.decode())
-        else:
-            await self.send_bytes(encoded)
 
     async def close(self, code: int = CloseCode.NORMAL, reason: str | None = None) -> None:
         """Close from the client's side; the app receives ``websocket.disconnect`` with ``code``."""
