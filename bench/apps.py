@@ -1,13 +1,21 @@
-"""The ASGI apps ``bench.echo`` serves, each one ``hypercorn --worker-class trio bench.apps:NAME``.
+"""The ASGI apps the benchmarks serve, each one ``hypercorn --worker-class trio bench.apps:NAME``.
 
-Two bare ASGI apps (no framework) are the baselines, the ceiling any framework can reach on the
+Three bare ASGI apps (no framework) are the baselines, the ceiling any framework can reach on the
 same server: ``bare_echo`` sends every message back as it came, ``bare_json_echo`` parses each
-text message as JSON and sends it back re-encoded. The triows apps do the same work through the
-framework:
+text message as JSON and sends it back re-encoded, ``bare_accept`` accepts, sends ``welcome`` and
+waits for the client to leave. The triows apps do the same work through the framework:
 
 - ``triows_echo``: a plain handler, ``/bytes`` (binary frames) and ``/text`` (text frames).
 - ``triows_json_model``: ``/json``, a ``use_extra_handler=True`` route whose messages are
   validated into a pydantic model and sent back with ``send_json``.
+- ``triows_guarded``: ``/guarded?name=...``, the handshake with the extras: a guard that reads a
+  header, a validated ``Query`` parameter and an injected service; then ``welcome``.
+- ``triows_accept``: ``/accept``, the same handshake without them.
+
+For reference, the echo in other frameworks on the same server (trio, through anyio):
+
+- ``starlette_echo``: Starlette, ``/bytes`` and ``/text`` websocket routes.
+- ``fastapi_echo``: FastAPI, the same routes.
 
 An app that cannot be built in this version of triows does not take the module down with it: its
 name is bound to an ASGI app that fails the lifespan startup with the original error, and the
@@ -25,14 +33,40 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from triows import App, Controller, ControllerBase, WsBody, ws_route
+from triows import (
+    App,
+    Controller,
+    ControllerBase,
+    ExecutionContext,
+    GuardCanActivate,
+    Guards,
+    Query,
+    WebSocket,
+    WsBody,
+    injectable,
+    ws_route,
+)
 
 Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 
 #: The apps this module serves.
-APPS = ("bare_echo", "bare_json_echo", "triows_echo", "triows_json_model")
+APPS = (
+    "bare_accept",
+    "bare_echo",
+    "bare_json_echo",
+    "fastapi_echo",
+    "starlette_echo",
+    "triows_accept",
+    "triows_echo",
+    "triows_guarded",
+    "triows_json_model",
+)
+#: The frame every handshake app sends once it has accepted.
+WELCOME = "welcome"
+#: The header ``triows_guarded``'s guard wants (the load process sends it to every system).
+TOKEN_HEADER, TOKEN = "x-token", "secret"
 #: Why an app of this module cannot be served in this version of triows, by name.
 UNAVAILABLE: dict[str, str] = {}
 
@@ -98,6 +132,27 @@ async def bare_json_echo(scope: Scope, receive: Receive, send: Send) -> None:
             return
 
 
+async def bare_accept(scope: Scope, receive: Receive, send: Send) -> None:
+    """Accept any websocket, send ``welcome`` and wait for the client to leave.
+
+    The least a websocket handshake takes: the baseline for ``triows_guarded``.
+    """
+    if scope["type"] == "lifespan":
+        await _lifespan(receive, send)
+        return
+    if scope["type"] != "websocket":
+        await _refuse_http(send)
+        return
+    while True:
+        message = await receive()
+        kind = message["type"]
+        if kind == "websocket.connect":
+            await send({"type": "websocket.accept"})
+            await send({"type": "websocket.send", "text": WELCOME})
+        elif kind == "websocket.disconnect":
+            return
+
+
 @Controller("/")
 class EchoController(ControllerBase):
     @ws_route("/bytes")
@@ -132,6 +187,48 @@ class JsonController(ControllerBase):
         await self.context.switch_to_websocket().get_client().send_json(message)
 
 
+@injectable
+class Greeter:
+    """The service ``triows_guarded`` injects."""
+
+    def welcome(self, name: str) -> str:
+        return WELCOME if name else ""
+
+
+class TokenGuard(GuardCanActivate):
+    async def can_activate(self, context: ExecutionContext) -> bool:
+        return context.switch_to_websocket().get_client().headers.get(TOKEN_HEADER) == TOKEN
+
+
+@Controller("/")
+class GuardedController(ControllerBase):
+    @ws_route("/guarded")
+    @Guards(TokenGuard)
+    async def guarded(
+        self, websocket: WebSocket, greeter: Greeter, name: str = Query(min_length=1)
+    ) -> None:
+        await websocket.accept()
+        await websocket.send_text(greeter.welcome(name))
+        async for _ in websocket.iter_text():  # until the client leaves
+            pass
+
+
+triows_guarded = App(controllers=[GuardedController])
+
+
+@Controller("/")
+class AcceptController(ControllerBase):
+    @ws_route("/accept")
+    async def accept(self, websocket: WebSocket) -> None:
+        await websocket.accept()
+        await websocket.send_text(WELCOME)
+        async for _ in websocket.iter_text():
+            pass
+
+
+triows_accept = App(controllers=[AcceptController])
+
+
 def _unavailable(name: str, error: Exception) -> Callable[[Scope, Receive, Send], Awaitable[None]]:
     """An app that refuses to start, saying why ``name`` could not be built."""
     reason = f"{type(error).__name__}: {error}"
@@ -153,10 +250,59 @@ except Exception as exc:  # the feature may not have landed in this version of t
     triows_json_model = _unavailable("triows_json_model", exc)
 
 
+def _starlette() -> Any:
+    from bench import frameworks
+
+    return frameworks.starlette_echo
+
+
+def _fastapi() -> Any:
+    from bench import frameworks
+
+    return frameworks.fastapi()
+
+
+class _Lazy:
+    """An app built on first use, at the lifespan startup.
+
+    So a server for another system does not import Starlette or FastAPI. If it cannot be built
+    (say, it is not installed), the startup fails saying why.
+    """
+
+    def __init__(self, name: str, build: Callable[[], Any]) -> None:
+        self.name = name
+        self._build = build
+        self._app: Any = None
+
+    def build(self) -> Any:
+        if self._app is None:
+            self._app = self._build()
+        return self._app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self._app is None:
+            try:
+                self.build()
+            except Exception as exc:  # not installed is as good a reason as any
+                await _unavailable(self.name, exc)(scope, receive, send)
+                return
+        await self._app(scope, receive, send)
+
+
+starlette_echo = _Lazy("starlette_echo", _starlette)
+fastapi_echo = _Lazy("fastapi_echo", _fastapi)
+
+
 def main(names: list[str]) -> int:
     """Print ``{NAME: null, or why it cannot be served}`` for each name, as one JSON line."""
     status: dict[str, str | None] = {}
     for name in names:
+        app = globals().get(name) if name in APPS else None
+        if isinstance(app, _Lazy):
+            try:
+                app.build()
+            except Exception as exc:
+                _unavailable(name, exc)
         if name in UNAVAILABLE:
             status[name] = UNAVAILABLE[name]
         elif name not in APPS:

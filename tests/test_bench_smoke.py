@@ -1,11 +1,13 @@
 """The benchmark harness (bench/) still runs, so it cannot silently rot.
 
 Speed is measured, not asserted: nothing here looks at how fast anything is, only that the
-harness produces a result and that the apps it serves echo what they are sent.
+harness produces a result of each kind (echo, handshake, idle memory), a table, a JSON file, a
+chart and a docs section, and that the apps it serves do what the load process expects.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import subprocess
 import sys
@@ -14,56 +16,92 @@ from typing import Any
 
 import pytest
 
-from bench import apps
-from triows.testing import AsyncTestClient
+from bench import apps, report
+from triows.testing import AsyncTestClient, WebSocketDenied
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.mark.live
-def test_echo_harness_measures_the_bare_app(tmp_path: Path) -> None:
+def test_harness_measures_each_kind_of_scenario(tmp_path: Path) -> None:
     pytest.importorskip(
         "websockets", reason="the bench client needs websockets: pip install -e '.[bench]'"
     )
-    out = tmp_path / "echo.json"
-    command = [sys.executable, "-m", "bench.echo", "--rounds", "1", "--seconds", "0.5"]
-    command += ["--warmup", "0.2", "--scenarios", "bytes256_c1", "--systems", "bare_echo"]
-    command += ["--json", str(out)]
+    out, chart = tmp_path / "bench.json", tmp_path / "bench.png"
+    command = [sys.executable, "-m", "bench", "--quick", "--seconds", "0.3", "--warmup", "0.1"]
+    command += ["--scenarios", "bytes256_c1", "handshake_c16", "idle2000"]
+    command += ["--systems", "bare_echo", "triows_guarded", "--idle-connections", "40"]
+    command += ["--json", str(out), "--chart", str(chart)]
     done = subprocess.run(
-        command, cwd=ROOT, capture_output=True, text=True, timeout=60, check=False
+        command, cwd=ROOT, capture_output=True, text=True, timeout=120, check=False
     )
     assert done.returncode == 0, done.stdout + done.stderr
-    report = json.loads(out.read_text(encoding="utf-8"))
-    assert report["skipped"] == {}
-    [run] = report["runs"]
-    assert run["system"] == "bare_echo"
-    assert "failed" not in run, run
-    assert run["errors"] == 0, run["error_samples"]
-    assert run["messages"] > 0
-    assert run["msgs_per_s"] > 0
-    assert report["summary"]["bytes256_c1"]["systems"]["bare_echo"]["msgs_per_s"] > 0
-    assert "bare_echo" in done.stdout  # the table
+    result = json.loads(out.read_text(encoding="utf-8"))
+    assert result["skipped"] == {}
+    assert [(r["scenario"], r["system"]) for r in result["runs"]] == [
+        ("bytes256_c1", "bare_echo"),
+        ("handshake_c16", "triows_guarded"),
+        ("idle2000", "bare_echo"),
+    ]
+    for run in result["runs"]:
+        assert "failed" not in run, run
+        assert run["errors"] == 0, run["error_samples"]
+        assert run["value"] > 0, run
+    echo, handshake, idle = result["runs"]
+    assert echo["count"] > 0
+    assert handshake["count"] > 0
+    assert idle["connected"] == idle["warm"] + 40
+    assert idle["rss_all_kib"] > 0
+    assert result["meta"]["machine"]["cpus"]
+    # No baseline in this run for the handshake, no second system for the targets: not met,
+    # not missed.
+    assert {t["met"] for t in result["targets"]} == {None}
+    assert "bare_echo" in done.stdout  # the tables
+    assert "KiB/conn" in done.stdout
+    if importlib.util.find_spec("matplotlib") is not None:
+        assert chart.read_bytes().startswith(b"\x89PNG")
+
+    page = tmp_path / "page.md"
+    page.write_text(f"# Benchmarks\n\n{report.DOCS_START}\nold\n{report.DOCS_END}\n\nafter\n")
+    report.write_docs(result, page)
+    written = page.read_text()
+    assert "old" not in written
+    assert written.endswith(f"{report.DOCS_END}\n\nafter\n")
+    assert "| idle2000 | bare_echo |" in written
+
+
+def test_benchmarks_page_has_the_generated_section() -> None:
+    text = (ROOT / "docs" / "benchmarks.md").read_text(encoding="utf-8")
+    assert text.index(report.DOCS_START) < text.index(report.DOCS_END)
+    assert "![benchmarks](benchmarks.png)" in text
 
 
 JSON250 = {"user": "ada", "text": "hello", "seq": 7, "tags": ["a", "b"]}
+ECHO_CASES = [
+    ("bare_echo", "/", b"\x00\x01binary", b"\x00\x01binary"),
+    ("bare_echo", "/", "text", "text"),
+    ("bare_json_echo", "/", json.dumps(JSON250), json.dumps(JSON250, separators=(",", ":"))),
+    ("triows_json_model", "/json", json.dumps(JSON250), JSON250),
+]
+ECHO_CASES += [
+    (name, path, send, send)
+    for name in ("triows_echo", "starlette_echo", "fastapi_echo")
+    for path, send in (("/bytes", b"\x00\x01binary"), ("/text", "text"))
+]
 
 
-@pytest.mark.parametrize(
-    ("name", "path", "send", "expected"),
-    [
-        ("bare_echo", "/", b"\x00\x01binary", b"\x00\x01binary"),
-        ("bare_echo", "/", "text", "text"),
-        ("bare_json_echo", "/", json.dumps(JSON250), json.dumps(JSON250, separators=(",", ":"))),
-        ("triows_echo", "/bytes", b"\x00\x01binary", b"\x00\x01binary"),
-        ("triows_echo", "/text", "text", "text"),
-        ("triows_json_model", "/json", json.dumps(JSON250), JSON250),
-    ],
-)
-async def test_bench_apps_echo(name: str, path: str, send: str | bytes, expected: Any) -> None:
+def _app(name: str) -> Any:
+    if name in ("starlette_echo", "fastapi_echo"):
+        pytest.importorskip(name.split("_")[0], reason="pip install -e '.[bench]'")
     if name in apps.UNAVAILABLE:
         pytest.skip(f"bench.apps:{name} cannot be built here: {apps.UNAVAILABLE[name]}")
+    return getattr(apps, name)
+
+
+@pytest.mark.parametrize(("name", "path", "send", "expected"), ECHO_CASES)
+async def test_bench_apps_echo(name: str, path: str, send: str | bytes, expected: Any) -> None:
     async with (
-        AsyncTestClient(getattr(apps, name)) as client,
+        AsyncTestClient(_app(name)) as client,
         client.websocket_connect(path) as ws,
     ):
         for _ in range(2):
@@ -76,3 +114,34 @@ async def test_bench_apps_echo(name: str, path: str, send: str | bytes, expected
             else:
                 await ws.send_text(send)
                 assert await ws.receive_text() == expected
+
+
+@pytest.mark.parametrize(
+    ("name", "path"),
+    [
+        ("bare_accept", "/guarded?name=bench"),
+        ("triows_guarded", "/guarded?name=bench"),
+        ("triows_accept", "/accept"),
+    ],
+)
+async def test_bench_apps_welcome(name: str, path: str) -> None:
+    headers = {apps.TOKEN_HEADER: apps.TOKEN}
+    async with (
+        AsyncTestClient(_app(name)) as client,
+        client.websocket_connect(path, headers=headers) as ws,
+    ):
+        assert await ws.receive_text() == apps.WELCOME
+
+
+@pytest.mark.parametrize(
+    ("path", "headers"),
+    [
+        ("/guarded?name=bench", {}),  # the guard says no
+        ("/guarded", {apps.TOKEN_HEADER: apps.TOKEN}),  # the query parameter is required
+    ],
+)
+async def test_triows_guarded_checks_what_it_claims_to(path: str, headers: dict[str, str]) -> None:
+    async with AsyncTestClient(apps.triows_guarded) as client:
+        with pytest.raises(WebSocketDenied):
+            async with client.websocket_connect(path, headers=headers):
+                pass
