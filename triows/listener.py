@@ -98,27 +98,31 @@ class MessageSpec:
             self.adapter: pydantic.TypeAdapter[Any] = pydantic.TypeAdapter(target)
         except (pydantic.PydanticUserError, TypeError, ValueError) as exc:
             raise ConfigurationError(f"{owner}: invalid WsBody() ({exc})") from exc
+        #: The validated value (or model) of one ASGI ``websocket.receive`` message; raises
+        #: ``WebSocketException`` (1003 wrong frame type, 1007 malformed JSON) or
+        #: ``pydantic.ValidationError``. Chosen here, once per route, not per message.
+        self.decode: Callable[[Mapping[str, Any]], Any] = {
+            "json": self._decode_json,
+            "text": self._decode_text,
+            "bytes": self._decode_bytes,
+        }[encoding]
 
-    def decode(self, message: Mapping[str, Any]) -> Any:
-        """The validated value (or model) of one ASGI ``websocket.receive`` message.
-
-        Raises:
-            WebSocketException: 1003 for the wrong frame type, 1007 for malformed JSON.
-            pydantic.ValidationError: The message does not fit ``WsBody``.
-        """
+    def _decode_json(self, message: Mapping[str, Any]) -> Any:
         # A key present with the value None counts as absent (hypercorn sends both keys).
-        if self.encoding == "json":
-            payload = message.get("text")
+        payload = message.get("text")
+        if payload is None:
+            payload = message.get("bytes")
             if payload is None:
-                payload = message.get("bytes")
-                if payload is None:
-                    raise UnexpectedFrame("text or binary JSON", "an empty message")
-            return self.adapter.validate_json(payload)
-        if self.encoding == "text":
-            text = message.get("text")
-            if text is None:
-                raise UnexpectedFrame("text", "binary")
-            return text if self.passthrough else self.adapter.validate_python(text)
+                raise UnexpectedFrame("text or binary JSON", "an empty message")
+        return self.adapter.validate_json(payload)
+
+    def _decode_text(self, message: Mapping[str, Any]) -> Any:
+        text = message.get("text")
+        if text is None:
+            raise UnexpectedFrame("text", "binary")
+        return text if self.passthrough else self.adapter.validate_python(text)
+
+    def _decode_bytes(self, message: Mapping[str, Any]) -> Any:
         data = message.get("bytes")
         if data is None:
             raise UnexpectedFrame("binary", "text")
