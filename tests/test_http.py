@@ -31,6 +31,7 @@ from triows import (
     post,
     render,
 )
+from triows.datastructures import Headers
 from triows.testing import AsyncTestClient
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -655,3 +656,30 @@ async def test_static_is_get_and_head_only() -> None:
 def test_static_folder_must_be_a_folder(folder: Path) -> None:
     with pytest.raises(ConfigurationError, match=r"static_folder .* is not a folder"):
         App(static_folder=folder)
+
+
+def test_headers_view_over_raw_pairs() -> None:
+    headers = Headers.from_raw(
+        [(b"host", b"example.org"), (b"x-many", b"1"), (b"x-many", b"2"), (b"x-latin", b"caf\xe9")]
+    )
+    assert headers["HOST"] == "example.org"
+    assert headers.get("X-Many") == "2"  # the last one wins
+    assert headers.getlist("x-MANY") == ["1", "2"]
+    assert headers.get("x-latin") == "café"
+    assert headers.get("absent") is None
+    assert headers.get("absent", "dflt") == "dflt"
+    assert headers.getlist("absent") == []
+    assert "Host" in headers
+    assert "absent" not in headers
+    assert 42 not in headers
+    with pytest.raises(KeyError, match="absent"):
+        headers["absent"]
+    assert list(headers) == ["host", "x-many", "x-latin"]
+    assert len(headers) == 3
+    assert dict(headers) == {"host": "example.org", "x-many": "2", "x-latin": "café"}
+    assert headers.multi_items() == [
+        ("host", "example.org"),
+        ("x-many", "1"),
+        ("x-many", "2"),
+        ("x-latin", "café"),
+    ]

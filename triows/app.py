@@ -260,22 +260,21 @@ class App:
         scope["app"] = self
         kind = scope["type"]
         if kind == "websocket":
-            await self._websocket(scope, receive, send)
+            # Inline rather than in a helper: this frame stays suspended for as long as the
+            # connection is open, and every received frame passes through it.
+            websocket = WebSocket(scope, receive, send)
+            found = self.websocket_router.match_first(scope["path"])
+            if found is None:
+                await websocket.deny(404, _NOT_FOUND, {"content-type": "application/json"})
+                return
+            route, scope["path_params"] = found
+            await route.endpoint(websocket)
         elif kind == "http":
             await self._http(scope, receive, send)
         elif kind == "lifespan":
             await self._run_lifespan(receive, send)
         else:
             raise RuntimeError(f"triows cannot serve ASGI scope type {kind!r}")
-
-    async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
-        websocket = WebSocket(scope, receive, send)
-        found = self.websocket_router.match_first(scope["path"])
-        if found is None:
-            await websocket.deny(404, _NOT_FOUND, {"content-type": "application/json"})
-            return
-        route, scope["path_params"] = found
-        await route.endpoint(websocket)
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope, receive)

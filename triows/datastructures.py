@@ -67,25 +67,70 @@ class QueryParams(_MultiMapping):
         return cls(pairs)
 
 
-class Headers(_MultiMapping):
-    """Request headers with case-insensitive keys (stored lower-case)."""
+class Headers(Mapping[str, str]):
+    """Request headers with case-insensitive keys (``get``, ``getlist``; iterated lower-case).
 
-    __slots__ = ()
+    A view over ASGI's raw ``(name, value)`` byte pairs, whose names servers send lower-case
+    (the ASGI spec asks them to). A lookup scans the pairs, which for the dozen headers of a
+    handshake is cheaper than building a dict that most connections never use; iterating
+    builds the decoded pairs once. Repeated headers: the last one wins, ``getlist`` has all.
+    """
+
+    __slots__ = ("_decoded", "_raw")
+
+    def __init__(self, raw: Sequence[tuple[bytes, bytes]]) -> None:
+        self._raw = raw
+        self._decoded: dict[str, str] | None = None
 
     @classmethod
     def from_raw(cls, raw: Sequence[tuple[bytes, bytes]]) -> Headers:
         """Build from ASGI's list of ``(name, value)`` byte pairs."""
-        return cls([(k.decode("latin-1").lower(), v.decode("latin-1")) for k, v in raw])
+        return cls(raw)
+
+    def _find(self, key: str) -> bytes | None:
+        needle = key.lower().encode("latin-1")
+        found = None
+        for name, value in self._raw:
+            if name == needle:
+                found = value
+        return found
+
+    def get(self, key: str, default: Any = None) -> Any:
+        """The last value of header ``key``, or ``default``."""
+        found = self._find(key)
+        return default if found is None else found.decode("latin-1")
 
     def __getitem__(self, key: str) -> str:
-        return self._dict[key.lower()]
+        found = self._find(key)
+        if found is None:
+            raise KeyError(key)
+        return found.decode("latin-1")
 
     def __contains__(self, key: object) -> bool:
-        return isinstance(key, str) and key.lower() in self._dict
+        return isinstance(key, str) and self._find(key) is not None
 
     def getlist(self, key: str) -> list[str]:
         """Every value of header ``key`` (case-insensitive), in order."""
-        return super().getlist(key.lower())
+        needle = key.lower().encode("latin-1")
+        return [v.decode("latin-1") for k, v in self._raw if k == needle]
+
+    def multi_items(self) -> list[tuple[str, str]]:
+        """All ``(name, value)`` pairs, repeated names included, names lower-case."""
+        return [(k.decode("latin-1").lower(), v.decode("latin-1")) for k, v in self._raw]
+
+    def _mapping(self) -> dict[str, str]:
+        if self._decoded is None:
+            self._decoded = dict(self.multi_items())
+        return self._decoded
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._mapping())
+
+    def __len__(self) -> int:
+        return len(self._mapping())
+
+    def __repr__(self) -> str:
+        return f"Headers({self.multi_items()!r})"
 
 
 class URL(str):

@@ -48,10 +48,11 @@ __all__ = [
     "Handler",
     "WebSocketEndpoint",
     "logger",
-    "serve_websocket",
 ]
 
 logger = logging.getLogger("triows")
+
+_NO_ARGUMENTS: Mapping[str, Any] = {}
 
 #: How long closing a connection may take once its handler has ended.
 CLOSE_TIMEOUT = 5.0
@@ -81,27 +82,18 @@ class Handler:
         self.controller = controller
         self.fn = fn
         self.plan = plan
-        self.guards = guards
+        #: ``None`` when the route has no guard (checked on every call).
+        self.guards = guards if guards else None
         self.controller_args = dict(controller_args)
         self.owner = f"{controller.__name__}.{fn.__name__}"
 
     async def prepare(
-        self, connection: Request | WebSocket, context: ExecutionContext, cache: dict[type, Any]
+        self, request: Request, context: ExecutionContext, cache: dict[type, Any]
     ) -> Mapping[str, Any]:
-        """Run the guards, then resolve the parameters: what every call starts with.
-
-        A websocket is marked while its guards run, so that a guard cannot accept it.
-        """
-        if self.guards:
-            websocket = connection if isinstance(connection, WebSocket) else None
-            if websocket is not None:
-                websocket._guarding = True
-            try:
-                await self.guards.check(context, cache)
-            finally:
-                if websocket is not None:
-                    websocket._guarding = False
-        return await self.plan.resolve(connection, context, cache)
+        """Run the guards, then resolve the parameters: what every HTTP call starts with."""
+        if self.guards is not None:
+            await self.guards.check(context, cache)
+        return await self.plan.resolve(request, context, cache)
 
     def instance(self, context: ExecutionContext, cache: dict[type, Any]) -> Any:
         """A controller instance for one call, its constructor injected."""
@@ -149,31 +141,107 @@ class HTTPEndpoint:
 
 
 class WebSocketEndpoint:
-    """A plain websocket handler: it owns ``accept()`` and its own receive loop.
+    """A websocket route: one connection's whole life, served in one frame.
+
+    Guards and parameters before the handshake, then the handler, inside the connection's
+    nursery; then the close that the outcome calls for (the module table). A plain handler
+    owns ``accept()`` and its receive loop; an :class:`ExtraHandlerEndpoint` runs the
+    extra-handler loop instead. Everything happens in this one coroutine rather than in
+    layers of helpers: an idle connection keeps only this frame, the handler's and the
+    pending receive suspended, which is memory per connection and work per message.
 
     Args:
         handler: The bound handler.
         debug: Name the exception in 1011 close reasons.
     """
 
+    __slots__ = ("connect", "debug", "disconnect", "handler", "on_invalid", "spec")
+
     def __init__(self, handler: Handler, debug: bool = False) -> None:
         self.handler = handler
         self.debug = debug
+        #: With a spec, this is an extra-handler route (see :class:`ExtraHandlerEndpoint`).
+        self.spec: MessageSpec | None = None
+        self.on_invalid = "close"
+        self.connect: Callable[..., Awaitable[Any]] | None = None
+        self.disconnect: Callable[..., Awaitable[Any]] | None = None
 
     async def __call__(self, websocket: WebSocket) -> None:
-        """Serve ``websocket``: guards and parameters before the handshake, then the handler."""
+        """Serve ``websocket`` until the connection has ended.
+
+        When the handler returns, the nursery is cancelled (tasks on ``websocket.nursery``
+        end) and the connection is closed with 1000 if still open. Exceptions map as the
+        module table says. Cancellation from outside (the server shutting down) closes with
+        1001 and propagates. Then, if the connection had been accepted, an extra-handler
+        route's disconnect hook runs once with the close code actually sent or received.
+        """
         handler = self.handler
         context = ExecutionContext(websocket, handler.fn, handler.controller)
         cache: dict[type, Any] = {}
+        instance: Any = None
+        try:
+            try:
+                async with trio.open_nursery() as nursery:
+                    websocket._nursery = nursery
+                    try:
+                        if handler.guards is not None:
+                            # Marked while its guards run, so that a guard cannot accept it.
+                            websocket._guarding = True
+                            try:
+                                await handler.guards.check(context, cache)
+                            finally:
+                                websocket._guarding = False
+                        plan = handler.plan
+                        arguments = (
+                            _NO_ARGUMENTS
+                            if plan.empty
+                            else await plan.resolve(websocket, context, cache)
+                        )
+                        instance = handler.instance(context, cache)
+                        if self.spec is None:
+                            await handler.fn(instance, **arguments)
+                        else:
+                            await run_loop(
+                                websocket,
+                                instance,
+                                handler.fn,
+                                arguments,
+                                self.spec,
+                                connect=self.connect,
+                                on_invalid=self.on_invalid,
+                            )
+                    finally:
+                        if nursery.child_tasks:  # nothing to cancel on most connections
+                            nursery.cancel_scope.cancel()
+            finally:
+                websocket._nursery = None
+        except BaseException as exc:
+            leaves = list(exception_leaves(exc))
+            if any(not isinstance(leaf, Exception) for leaf in leaves):
+                # Cancelled, KeyboardInterrupt…: not ours to swallow. Say goodbye first.
+                with trio.move_on_after(CLOSE_TIMEOUT) as scope:
+                    scope.shield = True
+                    await _finish(websocket, CloseCode.GOING_AWAY, "server shutting down")
+                    await self._ended(websocket, instance)
+                raise
+            await _answer_failure(websocket, leaves, exc, owner=handler.owner, debug=self.debug)
+        else:
+            if websocket.connection_state is not WebSocketState.DISCONNECTED:
+                await _finish(websocket, CloseCode.NORMAL, "")
+        if self.disconnect is not None:
+            await self._ended(websocket, instance)
 
-        async def call() -> None:
-            arguments = await handler.prepare(websocket, context, cache)
-            await handler.fn(handler.instance(context, cache), **arguments)
+    async def _ended(self, websocket: WebSocket, instance: Any) -> None:
+        """Run the disconnect hook once, if the connection had been accepted."""
+        if self.disconnect is None or instance is None or not websocket._accepted:
+            return
+        try:
+            await self.disconnect(instance, websocket, websocket.close_code or CloseCode.NO_STATUS)
+        except Exception as exc:
+            logger.error("the disconnect hook of %s failed", self.handler.owner, exc_info=exc)
 
-        await serve_websocket(websocket, call, owner=handler.owner, debug=self.debug)
 
-
-class ExtraHandlerEndpoint:
+class ExtraHandlerEndpoint(WebSocketEndpoint):
     """A ``use_extra_handler=True`` route: triows owns the loop, the handler gets messages.
 
     Args:
@@ -185,6 +253,8 @@ class ExtraHandlerEndpoint:
         disconnect: The disconnect hook, if any.
     """
 
+    __slots__ = ()
+
     def __init__(
         self,
         handler: Handler,
@@ -195,93 +265,12 @@ class ExtraHandlerEndpoint:
         connect: Callable[..., Awaitable[Any]] | None,
         disconnect: Callable[..., Awaitable[Any]] | None,
     ) -> None:
-        self.handler = handler
-        self.debug = debug
+        super().__init__(handler, debug)
         plan = handler.plan
         self.spec = MessageSpec(handler.owner, encoding, plan.ws_body, plan.ws_body_embed)
         self.on_invalid = on_invalid
         self.connect = connect
         self.disconnect = disconnect
-
-    async def __call__(self, websocket: WebSocket) -> None:
-        """Serve ``websocket``: guards, parameters, connect hook, the loop, disconnect hook."""
-        handler = self.handler
-        context = ExecutionContext(websocket, handler.fn, handler.controller)
-        cache: dict[type, Any] = {}
-        instance: Any = None
-
-        async def call() -> None:
-            nonlocal instance
-            arguments = await handler.prepare(websocket, context, cache)
-            instance = handler.instance(context, cache)
-            await run_loop(
-                websocket,
-                instance,
-                handler.fn,
-                arguments,
-                self.spec,
-                connect=self.connect,
-                on_invalid=self.on_invalid,
-            )
-
-        async def ended(code: int) -> None:
-            if self.disconnect is not None and instance is not None:
-                await self.disconnect(instance, websocket, code)
-
-        await serve_websocket(websocket, call, owner=handler.owner, debug=self.debug, on_end=ended)
-
-
-async def serve_websocket(
-    websocket: WebSocket,
-    call: Callable[[], Awaitable[None]],
-    *,
-    owner: str,
-    debug: bool = False,
-    on_end: Callable[[int], Awaitable[None]] | None = None,
-) -> None:
-    """Run ``call`` inside the connection's nursery, then close the connection accordingly.
-
-    When ``call`` returns, the nursery is cancelled (tasks on ``websocket.nursery`` end) and the
-    connection is closed with 1000 if still open. Exceptions map as the module table says.
-    Cancellation from outside (the server shutting down) closes with 1001 and propagates.
-    Then, if the connection had been accepted, ``on_end`` runs once with the close code that
-    was actually sent or received; what it raises is logged, not sent.
-    """
-    try:
-        try:
-            async with trio.open_nursery() as nursery:
-                websocket._nursery = nursery
-                try:
-                    await call()
-                finally:
-                    if nursery.child_tasks:  # nothing to cancel on most connections
-                        nursery.cancel_scope.cancel()
-        finally:
-            websocket._nursery = None
-    except BaseException as exc:
-        leaves = list(exception_leaves(exc))
-        if any(not isinstance(leaf, Exception) for leaf in leaves):
-            # Cancelled, KeyboardInterrupt…: not ours to swallow. Say goodbye first.
-            with trio.move_on_after(CLOSE_TIMEOUT) as scope:
-                scope.shield = True
-                await _finish(websocket, CloseCode.GOING_AWAY, "server shutting down")
-                await _ended(websocket, on_end, owner)
-            raise
-        await _answer_failure(websocket, leaves, exc, owner=owner, debug=debug)
-    else:
-        await _finish(websocket, CloseCode.NORMAL, "")
-    await _ended(websocket, on_end, owner)
-
-
-async def _ended(
-    websocket: WebSocket, on_end: Callable[[int], Awaitable[None]] | None, owner: str
-) -> None:
-    if on_end is None or not websocket._accepted:
-        return
-    try:
-        await on_end(websocket.close_code or CloseCode.NO_STATUS)
-    except Exception as exc:
-        logger.error("the disconnect hook of %s failed", owner, exc_info=exc)
 
 
 async def _answer_failure(

@@ -27,6 +27,9 @@ class HTTPConnection:
         scope: The ASGI scope of the request or websocket.
     """
 
+    # "__weakref__": a WeakSet of open connections is a common way to track them.
+    __slots__ = ("__weakref__", "_cookies", "_headers", "_query", "_state", "scope")
+
     def __init__(self, scope: Scope) -> None:
         self.scope = scope
         self._headers: Headers | None = None
@@ -94,6 +97,8 @@ class Request(HTTPConnection):
         scope: The ASGI ``http`` scope.
         receive: The ASGI receive callable, for the body.
     """
+
+    __slots__ = ("_body", "_receive")
 
     def __init__(self, scope: Scope, receive: Receive) -> None:
         super().__init__(scope)

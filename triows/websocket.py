@@ -20,7 +20,7 @@ Errors follow trio's split:
 from __future__ import annotations
 
 import enum
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Mapping
 from typing import Any, Literal
 
 import pydantic_core
@@ -53,6 +53,9 @@ class WebSocketState(enum.Enum):
     DISCONNECTED = "disconnected"
 
 
+#: The ASGI message key of each JSON ``mode``.
+_KEYS = {"text": "text", "binary": "bytes"}
+
 _ENDED = frozenset({WebSocketState.CLOSED, WebSocketState.DENIED, WebSocketState.DISCONNECTED})
 
 
@@ -82,22 +85,31 @@ class _Messages(AsyncIterator[Any]):
     """``async for`` over a websocket's messages until the peer leaves.
 
     A plain iterator rather than an async generator: leaving the loop early (``break``) must not
-    leave an unfinished generator for trio to finalise (and warn about).
+    leave an unfinished generator for trio to finalise (and warn about). ``__anext__`` hands
+    back the receiving coroutine itself, so an idle ``async for`` adds no frame of its own.
     """
 
-    __slots__ = ("_next",)
+    __slots__ = ("_decode", "_key", "_websocket")
 
-    def __init__(self, next_message: Callable[[], Awaitable[Any]]) -> None:
-        self._next = next_message
+    def __init__(
+        self, websocket: WebSocket, key: str, decode: Callable[[Any], Any] | None = None
+    ) -> None:
+        self._websocket = websocket
+        self._key = key
+        self._decode = decode
 
     def __aiter__(self) -> _Messages:
         return self
 
-    async def __anext__(self) -> Any:
-        try:
-            return await self._next()
-        except WebSocketDisconnect:
-            raise StopAsyncIteration from None
+    def __anext__(self) -> Coroutine[Any, Any, Any]:
+        return self._websocket._receive_payload(self._key, self._decode, StopAsyncIteration)
+
+
+def _parse_json(payload: str | bytes) -> Any:
+    try:
+        return pydantic_core.from_json(payload)
+    except ValueError as exc:
+        raise InvalidJSON(str(exc)) from None
 
 
 def _encode_headers(headers: Mapping[str, str] | Iterable[tuple[str, str]]) -> list[list[bytes]]:
@@ -116,6 +128,20 @@ class WebSocket(HTTPConnection):
         receive: The ASGI receive callable.
         send: The ASGI send callable.
     """
+
+    __slots__ = (
+        "_accepted",
+        "_connect_pending",
+        "_guarding",
+        "_nursery",
+        "_receive",
+        "_receiving",
+        "_send",
+        "accepted_subprotocol",
+        "close_code",
+        "close_reason",
+        "connection_state",
+    )
 
     def __init__(self, scope: Scope, receive: Receive, send: Send) -> None:
         super().__init__(scope)
@@ -183,7 +209,8 @@ class WebSocket(HTTPConnection):
             raise ValueError(
                 f"accept(subprotocol={subprotocol!r}): the client offered {self.subprotocols}"
             )
-        await self._read_connect()
+        if self._connect_pending:
+            await self._read_connect()
         message: Message = {"type": "websocket.accept", "subprotocol": subprotocol}
         if headers:
             message["headers"] = _encode_headers(headers)
@@ -266,14 +293,6 @@ class WebSocket(HTTPConnection):
             self._peer_left(message)
         return message
 
-    async def _receive_data(self) -> Message:
-        message = await self.receive()
-        if message["type"] == "websocket.receive":
-            return message
-        if message["type"] == "websocket.disconnect":
-            raise WebSocketDisconnect(self.close_code or CloseCode.NO_STATUS, self.close_reason)
-        raise RuntimeError(f"expected ASGI 'websocket.receive', got {message['type']!r}")
-
     async def receive_text(self) -> str:
         """The next message, which must be a text frame.
 
@@ -281,10 +300,7 @@ class WebSocket(HTTPConnection):
             WebSocketDisconnect: The peer closed the connection.
             WebSocketException: 1003 when a binary frame came instead.
         """
-        message = await self._receive_data()
-        text: str | None = message.get("text")
-        if text is None:
-            raise UnexpectedFrame("text", "binary")
+        text: str = await self._receive_payload("text", None, None)
         return text
 
     async def receive_bytes(self) -> bytes:
@@ -294,10 +310,7 @@ class WebSocket(HTTPConnection):
             WebSocketDisconnect: The peer closed the connection.
             WebSocketException: 1003 when a text frame came instead.
         """
-        message = await self._receive_data()
-        data: bytes | None = message.get("bytes")
-        if data is None:
-            raise UnexpectedFrame("binary", "text")
+        data: bytes = await self._receive_payload("bytes", None, None)
         return data
 
     async def receive_json(self, mode: Mode = "text") -> Any:
@@ -307,23 +320,66 @@ class WebSocket(HTTPConnection):
             WebSocketDisconnect: The peer closed the connection.
             WebSocketException: 1003 for the wrong frame type, 1007 for malformed JSON.
         """
-        payload = await (self.receive_text() if mode == "text" else self.receive_bytes())
-        try:
-            return pydantic_core.from_json(payload)
-        except ValueError as exc:
-            raise InvalidJSON(str(exc)) from None
+        return await self._receive_payload(_KEYS[mode], _parse_json, None)
 
     def iter_text(self) -> AsyncIterator[str]:
         """Text messages until the peer closes; then the iteration simply ends."""
-        return _Messages(self.receive_text)
+        return _Messages(self, "text")
 
     def iter_bytes(self) -> AsyncIterator[bytes]:
         """Binary messages until the peer closes; then the iteration simply ends."""
-        return _Messages(self.receive_bytes)
+        return _Messages(self, "bytes")
 
     def iter_json(self, mode: Mode = "text") -> AsyncIterator[Any]:
         """JSON messages until the peer closes; then the iteration simply ends."""
-        return _Messages(lambda: self.receive_json(mode))
+        return _Messages(self, _KEYS[mode], _parse_json)
+
+    async def _receive_payload(
+        self,
+        key: str,
+        decode: Callable[[Any], Any] | None,
+        end: type[StopAsyncIteration] | None,
+    ) -> Any:
+        """The ``key`` (``"text"``/``"bytes"``) of the next data message, maybe decoded.
+
+        The one receive path of ``receive_text/bytes/json`` and the ``iter_*`` iterators, kept
+        flat: every frame a connection receives goes through here. ``end``: what to raise
+        instead of ``WebSocketDisconnect`` once the connection has ended (the iterators stop).
+        """
+        if self.connection_state is not WebSocketState.CONNECTED:
+            state = self.connection_state
+            if end is not None and (
+                state is WebSocketState.DISCONNECTED or state is WebSocketState.CLOSED
+            ):
+                raise end
+            self._check_receivable()
+        if self._receiving:
+            raise trio.BusyResourceError("another task is already receiving on this websocket")
+        self._receiving = True
+        try:
+            message = await self._receive()
+        finally:
+            self._receiving = False
+        payload = message.get(key)
+        if payload is None or message["type"] != "websocket.receive":
+            self._not_a_payload(message, key, end)
+        return payload if decode is None else decode(payload)
+
+    def _not_a_payload(
+        self, message: Message, key: str, end: type[StopAsyncIteration] | None
+    ) -> None:
+        """Raise what a message without the wanted payload means (off the hot path)."""
+        kind = message["type"]
+        if kind == "websocket.disconnect":
+            self._peer_left(message)
+            if end is not None:
+                raise end
+            raise WebSocketDisconnect(self.close_code or CloseCode.NO_STATUS, self.close_reason)
+        if kind != "websocket.receive":
+            raise RuntimeError(f"expected ASGI 'websocket.receive', got {kind!r}")
+        if key == "text":
+            raise UnexpectedFrame("text", "binary")
+        raise UnexpectedFrame("binary", "text")
 
     # -- sending ---------------------------------------------------------------------------
 
@@ -367,8 +423,6 @@ class WebSocket(HTTPConnection):
     # -- state checks (off the hot path) ---------------------------------------------------
 
     async def _read_connect(self) -> None:
-        if not self._connect_pending:
-            return
         message = await self._receive()
         self._connect_pending = False
         if message["type"] == "websocket.disconnect":
