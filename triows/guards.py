@@ -94,14 +94,15 @@ class RouteGuards:
     __slots__ = ("_guards",)
 
     def __init__(self, specs: Sequence[GuardSpec], container: Container, owner: str) -> None:
-        self._guards: list[Plan | GuardCanActivate] = []
+        # Each entry: a guard instance, or the plan that builds one on first use. Guards are
+        # singletons, so a built one replaces its plan (no ABC isinstance check per call).
+        self._guards: list[tuple[GuardCanActivate | None, Plan | None]] = []
         for spec in specs:
             if isinstance(spec, GuardCanActivate):
-                self._guards.append(spec)
+                self._guards.append((spec, None))
             else:
-                self._guards.append(
-                    container.plan(spec, needed_by=f"{owner} (guard)", implicit=True)
-                )
+                plan = container.plan(spec, needed_by=f"{owner} (guard)", implicit=True)
+                self._guards.append((None, plan))
 
     def __bool__(self) -> bool:
         return bool(self._guards)
@@ -112,7 +113,11 @@ class RouteGuards:
         Raises:
             HTTPException: 403 when a guard returns a false value; or what a guard raised.
         """
-        for entry in self._guards:
-            guard = entry if isinstance(entry, GuardCanActivate) else entry.build(request_cache)
+        for index, (guard, plan) in enumerate(self._guards):
+            if guard is None:
+                assert plan is not None
+                guard = plan.build(request_cache)
+                if plan.scope == "singleton":
+                    self._guards[index] = (guard, None)
             if not await guard.can_activate(context):
                 raise HTTPException(403, "Forbidden")

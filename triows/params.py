@@ -342,6 +342,9 @@ class CallPlan:
                 )
             except (pydantic.PydanticUserError, TypeError, ValueError) as exc:
                 raise ConfigurationError(f"{self.owner}: invalid parameters ({exc})") from exc
+        if self._model is not None:
+            # The model's validator itself, without model_validate's keyword handling.
+            self._validate = self._model.__pydantic_validator__.validate_python
         self.empty = not (self._connection or self._context or self._injected or model_fields)
 
     async def resolve(
@@ -364,7 +367,7 @@ class CallPlan:
                 assert isinstance(connection, Request)
                 await self._gather_body(connection, data)
             try:
-                validated = self._model.model_validate(data)
+                validated = self._validate(data)
             except pydantic.ValidationError as exc:
                 raise RequestValidationError(self._errors(exc)) from None
             fields = validated.__dict__
