@@ -20,7 +20,7 @@ Errors follow trio's split:
 from __future__ import annotations
 
 import enum
-from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from typing import Any, Literal
 
 import pydantic_core
@@ -82,27 +82,75 @@ class InvalidJSON(WebSocketException):
 
 
 class _Messages(AsyncIterator[Any]):
-    """``async for`` over a websocket's messages until the peer leaves.
+    """The one receive path for data messages: ``receive_text/bytes/json`` and ``iter_*``.
 
-    A plain iterator rather than an async generator: leaving the loop early (``break``) must not
-    leave an unfinished generator for trio to finalise (and warn about). ``__anext__`` hands
-    back the receiving coroutine itself, so an idle ``async for`` adds no frame of its own.
+    Every frame a connection receives goes through :meth:`__anext__`, so it is kept flat: as
+    an ``async for`` iterator, ``__anext__`` is itself the coroutine that receives, with no
+    frame of its own above it. A plain iterator rather than an async generator: leaving the
+    loop early (``break``) must not leave an unfinished generator for trio to finalise.
+
+    Args:
+        websocket: The connection.
+        key: ``"text"`` or ``"bytes"``: which frames are wanted (the other kind is a 1003).
+        decode: Applied to each payload (JSON parsing), or ``None``.
+        iterating: End with ``StopAsyncIteration`` when the peer has left, rather than
+            ``WebSocketDisconnect``.
     """
 
-    __slots__ = ("_decode", "_key", "_websocket")
+    __slots__ = ("_decode", "_end", "_key", "_websocket")
 
     def __init__(
-        self, websocket: WebSocket, key: str, decode: Callable[[Any], Any] | None = None
+        self,
+        websocket: WebSocket,
+        key: str,
+        decode: Callable[[Any], Any] | None,
+        iterating: bool,
     ) -> None:
         self._websocket = websocket
         self._key = key
         self._decode = decode
+        self._end = StopAsyncIteration if iterating else None
 
     def __aiter__(self) -> _Messages:
         return self
 
-    def __anext__(self) -> Coroutine[Any, Any, Any]:
-        return self._websocket._receive_payload(self._key, self._decode, StopAsyncIteration)
+    async def __anext__(self) -> Any:
+        websocket = self._websocket
+        if websocket.connection_state is not WebSocketState.CONNECTED:
+            state = websocket.connection_state
+            if self._end is not None and (
+                state is WebSocketState.DISCONNECTED or state is WebSocketState.CLOSED
+            ):
+                raise self._end
+            websocket._check_receivable()
+        if websocket._receiving:
+            raise trio.BusyResourceError("another task is already receiving on this websocket")
+        websocket._receiving = True
+        try:
+            message = await websocket._receive()
+        finally:
+            websocket._receiving = False
+        payload = message.get(self._key)
+        if payload is None or message["type"] != "websocket.receive":
+            self._not_a_payload(message)
+        return payload if self._decode is None else self._decode(payload)
+
+    def _not_a_payload(self, message: Message) -> None:
+        """Raise what a message without the wanted payload means (off the hot path)."""
+        kind = message["type"]
+        websocket = self._websocket
+        if kind == "websocket.disconnect":
+            websocket._peer_left(message)
+            if self._end is not None:
+                raise self._end
+            raise WebSocketDisconnect(
+                websocket.close_code or CloseCode.NO_STATUS, websocket.close_reason
+            )
+        if kind != "websocket.receive":
+            raise RuntimeError(f"expected ASGI 'websocket.receive', got {kind!r}")
+        if self._key == "text":
+            raise UnexpectedFrame("text", "binary")
+        raise UnexpectedFrame("binary", "text")
 
 
 def _parse_json(payload: str | bytes) -> Any:
@@ -300,7 +348,7 @@ class WebSocket(HTTPConnection):
             WebSocketDisconnect: The peer closed the connection.
             WebSocketException: 1003 when a binary frame came instead.
         """
-        text: str = await self._receive_payload("text", None, None)
+        text: str = await _Messages(self, "text", None, False).__anext__()
         return text
 
     async def receive_bytes(self) -> bytes:
@@ -310,7 +358,7 @@ class WebSocket(HTTPConnection):
             WebSocketDisconnect: The peer closed the connection.
             WebSocketException: 1003 when a text frame came instead.
         """
-        data: bytes = await self._receive_payload("bytes", None, None)
+        data: bytes = await _Messages(self, "bytes", None, False).__anext__()
         return data
 
     async def receive_json(self, mode: Mode = "text") -> Any:
@@ -320,66 +368,19 @@ class WebSocket(HTTPConnection):
             WebSocketDisconnect: The peer closed the connection.
             WebSocketException: 1003 for the wrong frame type, 1007 for malformed JSON.
         """
-        return await self._receive_payload(_KEYS[mode], _parse_json, None)
+        return await _Messages(self, _KEYS[mode], _parse_json, False).__anext__()
 
     def iter_text(self) -> AsyncIterator[str]:
         """Text messages until the peer closes; then the iteration simply ends."""
-        return _Messages(self, "text")
+        return _Messages(self, "text", None, True)
 
     def iter_bytes(self) -> AsyncIterator[bytes]:
         """Binary messages until the peer closes; then the iteration simply ends."""
-        return _Messages(self, "bytes")
+        return _Messages(self, "bytes", None, True)
 
     def iter_json(self, mode: Mode = "text") -> AsyncIterator[Any]:
         """JSON messages until the peer closes; then the iteration simply ends."""
-        return _Messages(self, _KEYS[mode], _parse_json)
-
-    async def _receive_payload(
-        self,
-        key: str,
-        decode: Callable[[Any], Any] | None,
-        end: type[StopAsyncIteration] | None,
-    ) -> Any:
-        """The ``key`` (``"text"``/``"bytes"``) of the next data message, maybe decoded.
-
-        The one receive path of ``receive_text/bytes/json`` and the ``iter_*`` iterators, kept
-        flat: every frame a connection receives goes through here. ``end``: what to raise
-        instead of ``WebSocketDisconnect`` once the connection has ended (the iterators stop).
-        """
-        if self.connection_state is not WebSocketState.CONNECTED:
-            state = self.connection_state
-            if end is not None and (
-                state is WebSocketState.DISCONNECTED or state is WebSocketState.CLOSED
-            ):
-                raise end
-            self._check_receivable()
-        if self._receiving:
-            raise trio.BusyResourceError("another task is already receiving on this websocket")
-        self._receiving = True
-        try:
-            message = await self._receive()
-        finally:
-            self._receiving = False
-        payload = message.get(key)
-        if payload is None or message["type"] != "websocket.receive":
-            self._not_a_payload(message, key, end)
-        return payload if decode is None else decode(payload)
-
-    def _not_a_payload(
-        self, message: Message, key: str, end: type[StopAsyncIteration] | None
-    ) -> None:
-        """Raise what a message without the wanted payload means (off the hot path)."""
-        kind = message["type"]
-        if kind == "websocket.disconnect":
-            self._peer_left(message)
-            if end is not None:
-                raise end
-            raise WebSocketDisconnect(self.close_code or CloseCode.NO_STATUS, self.close_reason)
-        if kind != "websocket.receive":
-            raise RuntimeError(f"expected ASGI 'websocket.receive', got {kind!r}")
-        if key == "text":
-            raise UnexpectedFrame("text", "binary")
-        raise UnexpectedFrame("binary", "text")
+        return _Messages(self, _KEYS[mode], _parse_json, True)
 
     # -- sending ---------------------------------------------------------------------------
 
@@ -405,9 +406,11 @@ class WebSocket(HTTPConnection):
         """
         if self.connection_state is not WebSocketState.CONNECTED:
             self._check_sendable()
-        if not isinstance(data, (bytes, bytearray, memoryview)):
-            raise TypeError(f"send_bytes() takes bytes, got {type(data).__name__}")
-        await self._send({"type": "websocket.send", "bytes": bytes(data)})
+        if type(data) is not bytes:  # exact bytes (the usual case) is sent as it is
+            if not isinstance(data, (bytes, bytearray, memoryview)):
+                raise TypeError(f"send_bytes() takes bytes, got {type(data).__name__}")
+            data = bytes(data)
+        await self._send({"type": "websocket.send", "bytes": data})
 
     async def send_json(self, data: Any, mode: Mode = "text") -> None:
         """Send ``data`` as compact JSON in a text frame (or binary, with ``mode``).
