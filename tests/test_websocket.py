@@ -13,6 +13,7 @@ import uuid
 import warnings
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import pydantic
@@ -21,6 +22,7 @@ import pytest
 import trio
 import trio.testing
 
+import triows
 from triows import (
     App,
     Controller,
@@ -1009,3 +1011,54 @@ def test_sync_client_echo_subprotocol_and_close() -> None:
         with pytest.raises(WebSocketDisconnect) as closed:
             ws.receive_text()
         assert (closed.value.code, closed.value.reason) == (4010, "quit")
+
+
+def _await_chain(coro: Any) -> list[tuple[str, str]]:
+    """``(qualname, filename)`` of each frame of a suspended coroutine chain, outermost first."""
+    chain = []
+    while coro is not None:
+        code = getattr(coro, "cr_code", None) or getattr(coro, "gi_code", None)
+        if code is None:
+            break
+        chain.append((getattr(code, "co_qualname", code.co_name), code.co_filename))
+        coro = getattr(coro, "cr_await", None) or getattr(coro, "gi_yieldfrom", None)
+    return chain
+
+
+def _all_tasks() -> list[trio.lowlevel.Task]:
+    tasks, pending = [], [trio.lowlevel.current_root_task()]
+    while pending:
+        task = pending.pop()
+        if task is not None:
+            tasks.append(task)
+            pending.extend(t for n in task.child_nurseries for t in n.child_tasks)
+    return tasks
+
+
+async def test_an_idle_connection_keeps_four_frames_of_triows() -> None:
+    # What an idle connection costs (memory, and cache lines per message) is mostly its
+    # suspended await chain: the App, the endpoint (guards, nursery, close policy in one
+    # frame), the handler and the receive. This pins it, so a new layer is a decision.
+    async def handler(self: Any, websocket: WebSocket) -> None:
+        await websocket.accept()
+        async for message in websocket.iter_bytes():
+            await websocket.send_bytes(message)
+
+    with trio.fail_after(TIMEOUT):
+        async with connect(make_app(handler)) as ws:
+            await ws.send_bytes(b"ping")
+            assert await ws.receive_bytes() == b"ping"  # the handler is back in its receive
+            await trio.testing.wait_all_tasks_blocked()
+            package = Path(triows.__file__).parent
+            core = [
+                [name.rsplit("<locals>.", 1)[-1] for name, filename in chain
+                 if Path(filename).parent == package or filename == __file__]
+                for chain in map(_await_chain, (task.coro for task in _all_tasks()))
+            ]  # fmt: skip
+            [ours] = [names for names in core if "WebSocketEndpoint.__call__" in names]
+            assert ours == [
+                "App.__call__",
+                "WebSocketEndpoint.__call__",
+                "handler",
+                "_Messages.__anext__",
+            ]
