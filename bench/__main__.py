@@ -1,6 +1,6 @@
 """``python -m bench``: run the benchmark suite, print the table, write the JSON and the chart.
 
-    python -m bench [--rounds 3] [--seconds 2] [--warmup 0.5] [--scenarios ...] [--systems ...]
+    python -m bench [--rounds 5] [--seconds 2] [--warmup 0.5] [--scenarios ...] [--systems ...]
                     [--quick] [--json FILE] [--chart FILE] [--no-chart] [--no-pin]
                     [--write-docs]
 
@@ -49,7 +49,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         prog="python -m bench",
         description="Run the benchmark suite: print the table, write the JSON and the chart.",
     )
-    parser.add_argument("--rounds", type=int, help="rounds per scenario (default 3)")
+    parser.add_argument("--rounds", type=int, help="rounds per scenario (default 5)")
     parser.add_argument("--seconds", type=float, help="measured seconds per run (default 2)")
     parser.add_argument("--warmup", type=float, help="unmeasured seconds per run (default 0.5)")
     parser.add_argument("--scenarios", nargs="+", choices=list(SCENARIOS), default=list(SCENARIOS))
@@ -73,7 +73,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     quick = args.quick
-    rounds = args.rounds or (1 if quick else 3)
+    rounds = args.rounds or (1 if quick else 5)
     seconds = args.seconds or (0.5 if quick else 2.0)
     warmup = args.warmup if args.warmup is not None else (0.2 if quick else 0.5)
     idle_connections = args.idle_connections or (200 if quick else None)

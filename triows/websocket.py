@@ -258,7 +258,10 @@ class WebSocket(HTTPConnection):
                 f"accept(subprotocol={subprotocol!r}): the client offered {self.subprotocols}"
             )
         if self._connect_pending:
-            await self._read_connect()
+            connect = await self._receive()
+            self._connect_pending = False
+            if connect["type"] != "websocket.connect":
+                self._not_a_connect(connect)
         message: Message = {"type": "websocket.accept", "subprotocol": subprotocol}
         if headers:
             message["headers"] = _encode_headers(headers)
@@ -425,9 +428,8 @@ class WebSocket(HTTPConnection):
 
     # -- state checks (off the hot path) ---------------------------------------------------
 
-    async def _read_connect(self) -> None:
-        message = await self._receive()
-        self._connect_pending = False
+    def _not_a_connect(self, message: Message) -> None:
+        """Raise what the first ASGI message means when it is not ``websocket.connect``."""
         if message["type"] == "websocket.disconnect":
             self._peer_left(message)
             raise WebSocketDisconnect(self.close_code or CloseCode.ABNORMAL, self.close_reason)
