@@ -121,38 +121,50 @@ def _free_port() -> int:
         return port
 
 
-def count(system: str, n: int, no_gc: bool) -> int:
-    """Instructions the server executed, start to exit, serving ``n`` operations."""
+def drive(system: str, n: int, no_gc: bool = False, prefix: Sequence[str] = ()) -> None:
+    """Serve ``system`` in a fresh process (run under ``prefix``), drive ``n`` operations, stop it.
+
+    Every welcome and echo is checked: a wrong answer raises rather than counting.
+    """
     workload, path = SYSTEMS[system]
     port = _free_port()
+    command = [*prefix, sys.executable, "-m", "bench.instructions", "--serve", system, str(port)]
+    command += ["--no-gc"] if no_gc else []
+    env = {**os.environ, "PYTHONHASHSEED": "0"}
+    server = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env
+    )
+    try:
+        assert server.stdout is not None
+        if server.stdout.readline().strip() != "READY":
+            raise RuntimeError(f"{system}: the server did not start")
+        url = f"ws://127.0.0.1:{port}{path}"
+        asyncio.run(_handshakes(url, n) if workload == "handshake" else _echoes(url, n))
+        server.send_signal(signal.SIGTERM)
+        if server.wait(timeout=120) != 0:
+            raise RuntimeError(f"{system}: the server exited with {server.returncode}")
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.wait()
+
+
+def totals(callgrind_output: str) -> int:
+    """The instruction total of a callgrind output file's text."""
+    found = re.search(r"^totals:\s+(\d+)", callgrind_output, re.MULTILINE)
+    if found is None:
+        raise ValueError("no totals line in the callgrind output")
+    return int(found.group(1))
+
+
+def count(system: str, n: int, no_gc: bool) -> int:
+    """Instructions the server executed, start to exit, serving ``n`` operations."""
     with tempfile.TemporaryDirectory() as tmp:
         out = os.path.join(tmp, "callgrind.out")
-        command = [
-            "valgrind", "--tool=callgrind", "--dump-instr=no", f"--callgrind-out-file={out}",
-            sys.executable, "-m", "bench.instructions", "--serve", system, str(port),
-            *(["--no-gc"] if no_gc else []),
-        ]  # fmt: skip
-        env = {**os.environ, "PYTHONHASHSEED": "0"}
-        server = subprocess.Popen(
-            command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env
-        )
-        try:
-            assert server.stdout is not None
-            if server.stdout.readline().strip() != "READY":
-                raise RuntimeError(f"{system}: the server did not start under valgrind")
-            url = f"ws://127.0.0.1:{port}{path}"
-            asyncio.run(_handshakes(url, n) if workload == "handshake" else _echoes(url, n))
-            server.send_signal(signal.SIGTERM)
-            server.wait(timeout=120)
-        finally:
-            if server.poll() is None:
-                server.kill()
-                server.wait()
+        valgrind = ["valgrind", "--tool=callgrind", "--dump-instr=no"]
+        drive(system, n, no_gc, [*valgrind, f"--callgrind-out-file={out}"])
         with open(out) as results:
-            found = re.search(r"^totals:\s+(\d+)", results.read(), re.MULTILINE)
-        if found is None:
-            raise RuntimeError(f"{system}: no totals in the callgrind output")
-        return int(found.group(1))
+            return totals(results.read())
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -145,3 +145,22 @@ async def test_triows_guarded_checks_what_it_claims_to(path: str, headers: dict[
         with pytest.raises(WebSocketDenied):
             async with client.websocket_connect(path, headers=headers):
                 pass
+
+
+@pytest.mark.live
+@pytest.mark.parametrize("system", ["triows_guarded", "triows_echo"])
+def test_instruction_counter_drives_each_workload(system: str) -> None:
+    # Natively, not under valgrind (slow): the server, the load and their checks still run.
+    pytest.importorskip("websockets", reason="the load needs websockets: pip install -e '.[bench]'")
+    from bench import instructions
+
+    instructions.drive(system, 20)
+
+
+def test_instruction_counter_reads_callgrind_totals() -> None:
+    from bench import instructions
+
+    sample = "events: Ir\nsummary: 123\nfn=(1) main\n5 100\ntotals: 123456\n"
+    assert instructions.totals(sample) == 123456
+    with pytest.raises(ValueError, match="no totals"):
+        instructions.totals("events: Ir\n")
