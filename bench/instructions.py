@@ -31,6 +31,7 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Sequence
+from functools import partial
 from typing import Any
 
 #: system -> (workload, websocket path); the first of each workload is its baseline.
@@ -71,8 +72,10 @@ def serve(app_name: str, port: int, no_gc: bool) -> None:
                 async for _ in signals:
                     return
 
-            print("READY", flush=True)
-            await hypercorn_serve(app, config, shutdown_trigger=stop)  # type: ignore[arg-type]
+            async with trio.open_nursery() as nursery:
+                serving = partial(hypercorn_serve, app, config, shutdown_trigger=stop)
+                await nursery.start(serving)
+                print("READY", flush=True)  # listening: the load may connect
 
     trio.run(main)
 
@@ -131,22 +134,21 @@ def drive(system: str, n: int, no_gc: bool = False, prefix: Sequence[str] = ()) 
     command = [*prefix, sys.executable, "-m", "bench.instructions", "--serve", system, str(port)]
     command += ["--no-gc"] if no_gc else []
     env = {**os.environ, "PYTHONHASHSEED": "0"}
-    server = subprocess.Popen(
+    with subprocess.Popen(
         command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env
-    )
-    try:
-        assert server.stdout is not None
-        if server.stdout.readline().strip() != "READY":
-            raise RuntimeError(f"{system}: the server did not start")
-        url = f"ws://127.0.0.1:{port}{path}"
-        asyncio.run(_handshakes(url, n) if workload == "handshake" else _echoes(url, n))
-        server.send_signal(signal.SIGTERM)
-        if server.wait(timeout=120) != 0:
-            raise RuntimeError(f"{system}: the server exited with {server.returncode}")
-    finally:
-        if server.poll() is None:
-            server.kill()
-            server.wait()
+    ) as server:
+        try:
+            assert server.stdout is not None
+            if server.stdout.readline().strip() != "READY":
+                raise RuntimeError(f"{system}: the server did not start")
+            url = f"ws://127.0.0.1:{port}{path}"
+            asyncio.run(_handshakes(url, n) if workload == "handshake" else _echoes(url, n))
+            server.send_signal(signal.SIGTERM)
+            if server.wait(timeout=120) != 0:
+                raise RuntimeError(f"{system}: the server exited with {server.returncode}")
+        finally:
+            if server.poll() is None:
+                server.kill()
 
 
 def totals(callgrind_output: str) -> int:
