@@ -682,6 +682,26 @@ async def test_guard_classes_need_not_be_injectable() -> None:
     assert len(built) == 1  # a singleton, as @injectable's default
 
 
+async def test_a_request_scoped_guard_is_built_for_each_call() -> None:
+    built: list[GuardCanActivate] = []
+
+    @injectable(scope="request")
+    class PerCallGuard(GuardCanActivate):
+        def __init__(self) -> None:
+            built.append(self)
+
+        async def can_activate(self, context: IExecutionContext) -> bool:
+            return True
+
+    calls: list[str] = []
+    async with serve(App(controllers=[open_controller(calls)], guards=[PerCallGuard])) as client:
+        assert await welcome(client, "/ws") == "welcome"
+        assert (await client.get("/http")).text == "welcome"
+        assert await welcome(client, "/ws") == "welcome"
+    assert calls == ["handler", "handler", "handler"]
+    assert len(built) == 3
+
+
 @injectable
 class TokenStore:
     def __init__(self, tokens: frozenset[str] = frozenset()) -> None:

@@ -94,8 +94,9 @@ class RouteGuards:
     __slots__ = ("_guards",)
 
     def __init__(self, specs: Sequence[GuardSpec], container: Container, owner: str) -> None:
-        # Each entry: a guard instance, or the plan that builds one on first use. Guards are
-        # singletons, so a built one replaces its plan (no ABC isinstance check per call).
+        # Each entry: a guard instance, or the plan that builds one. A guard class is a
+        # singleton unless declared otherwise; once built, a singleton replaces its plan (and
+        # no ABC isinstance check runs per call).
         self._guards: list[tuple[GuardCanActivate | None, Plan | None]] = []
         for spec in specs:
             if isinstance(spec, GuardCanActivate):

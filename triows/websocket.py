@@ -331,6 +331,8 @@ class WebSocket(HTTPConnection):
             WebSocketDisconnect: The connection had already ended.
             trio.BusyResourceError: Another task is receiving on this connection.
         """
+        # The same checks as _Messages.__anext__, written out in both: each is a hot path (this
+        # one for the extra-handler loop), and sharing them would cost a frame per message.
         if self.connection_state is not WebSocketState.CONNECTED:
             self._check_receivable()
         if self._receiving:
