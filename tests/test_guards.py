@@ -663,7 +663,16 @@ def test_a_sync_can_activate_is_refused_when_decorating() -> None:
         Guards(SyncGuard)
 
 
-async def test_guard_classes_need_not_be_injectable() -> None:
+@pytest.mark.parametrize(
+    ("scope", "builds"),
+    [
+        (None, 1),  # not @injectable: a singleton, as @injectable's default
+        ("request", 3),  # declared per request: built for each of the three calls
+    ],
+)
+async def test_guard_classes_need_not_be_injectable_and_keep_their_scope(
+    scope: str | None, builds: int
+) -> None:
     built: list[GuardCanActivate] = []
 
     class PlainGuard(GuardCanActivate):
@@ -673,33 +682,14 @@ async def test_guard_classes_need_not_be_injectable() -> None:
         async def can_activate(self, context: IExecutionContext) -> bool:
             return True
 
+    guard = PlainGuard if scope is None else injectable(scope=scope)(PlainGuard)
     calls: list[str] = []
-    async with serve(App(controllers=[open_controller(calls)], guards=[PlainGuard])) as client:
+    async with serve(App(controllers=[open_controller(calls)], guards=[guard])) as client:
         assert await welcome(client, "/ws") == "welcome"
         assert (await client.get("/http")).text == "welcome"
         assert await welcome(client, "/ws") == "welcome"
     assert calls == ["handler", "handler", "handler"]
-    assert len(built) == 1  # a singleton, as @injectable's default
-
-
-async def test_a_request_scoped_guard_is_built_for_each_call() -> None:
-    built: list[GuardCanActivate] = []
-
-    @injectable(scope="request")
-    class PerCallGuard(GuardCanActivate):
-        def __init__(self) -> None:
-            built.append(self)
-
-        async def can_activate(self, context: IExecutionContext) -> bool:
-            return True
-
-    calls: list[str] = []
-    async with serve(App(controllers=[open_controller(calls)], guards=[PerCallGuard])) as client:
-        assert await welcome(client, "/ws") == "welcome"
-        assert (await client.get("/http")).text == "welcome"
-        assert await welcome(client, "/ws") == "welcome"
-    assert calls == ["handler", "handler", "handler"]
-    assert len(built) == 3
+    assert len(built) == builds
 
 
 @injectable
