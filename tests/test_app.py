@@ -411,10 +411,28 @@ async def test_clean_shutdown_by_hand() -> None:
 
 
 # -- configuration -------------------------------------------------------------------------------
+
+#: Every well-known key and its default (docs/limits.md explains the websocket ones).
+DEFAULTS = {
+    "DEBUG": False,
+    "REDIRECT_SLASHES": False,
+    "WEBSOCKET_MAX_MESSAGE_SIZE": 1 << 20,
+    "WEBSOCKET_INBOX_SIZE": 16,
+    "WEBSOCKET_IDLE_TIMEOUT": None,
+    "WEBSOCKET_HEARTBEAT": None,
+    "WEBSOCKET_ALLOWED_ORIGINS": ("same-origin",),
+    "WEBSOCKET_CLOSE_TIMEOUT": 5.0,
+    "WEBSOCKET_OUTBOX_POLICY": "close",
+    "WEBSOCKET_OUTBOX_MAX_MESSAGES": 1024,
+    "WEBSOCKET_OUTBOX_MAX_BYTES": 4 << 20,
+    "WEBSOCKET_OUTBOX_MAX_LAG": None,
+}
+
+
 def test_config_defaults() -> None:
     config = App().config
     assert isinstance(config, Config)
-    assert dict(config) == {"DEBUG": False, "REDIRECT_SLASHES": False}
+    assert dict(config) == DEFAULTS
 
 
 def test_config_from_a_dict() -> None:
@@ -424,13 +442,8 @@ def test_config_from_a_dict() -> None:
     assert config.REDIRECT_SLASHES is False
     assert config["SECRET_KEY"] == config.SECRET_KEY == "s3cret"
     assert config["lower"] == 1  # a mapping is taken as it is
-    assert dict(config) == {
-        "DEBUG": True,
-        "REDIRECT_SLASHES": False,
-        "SECRET_KEY": "s3cret",
-        "lower": 1,
-    }
-    assert len(config) == 4
+    assert dict(config) == {**DEFAULTS, "DEBUG": True, "SECRET_KEY": "s3cret", "lower": 1}
+    assert len(config) == len(DEFAULTS) + 2
 
 
 def test_config_from_a_class_with_uppercase_attributes() -> None:
@@ -449,6 +462,7 @@ def test_config_from_a_class_with_uppercase_attributes() -> None:
     assert config.API_URL == "https://api.example.com"
     assert "not_a_setting" not in config
     assert dict(config) == {
+        **DEFAULTS,
         "DEBUG": True,
         "REDIRECT_SLASHES": True,
         "POOL_SIZE": 4,
@@ -475,11 +489,49 @@ def test_config_missing_keys() -> None:
 @pytest.mark.parametrize(
     ("source", "message"),
     [
-        ({"DEBUG": "yes"}, "config DEBUG must be bool, got 'yes'"),
-        ({"DEBUG": 1}, "config DEBUG must be bool, got 1"),
-        ({"DEBUG": None}, "config DEBUG must be bool, got None"),
-        ({"REDIRECT_SLASHES": "true"}, "config REDIRECT_SLASHES must be bool, got 'true'"),
-        (type("Settings", (), {"DEBUG": "on"}), "config DEBUG must be bool, got 'on'"),
+        ({"DEBUG": "yes"}, "config DEBUG must be True or False, got 'yes'"),
+        ({"DEBUG": 1}, "config DEBUG must be True or False, got 1"),
+        ({"DEBUG": None}, "config DEBUG must be True or False, got None"),
+        (
+            {"REDIRECT_SLASHES": "true"},
+            "config REDIRECT_SLASHES must be True or False, got 'true'",
+        ),
+        (type("Settings", (), {"DEBUG": "on"}), "config DEBUG must be True or False, got 'on'"),
+        (
+            {"WEBSOCKET_MAX_MESSAGE_SIZE": 0},
+            "config WEBSOCKET_MAX_MESSAGE_SIZE must be a whole number of at least 1, got 0",
+        ),
+        (
+            {"WEBSOCKET_INBOX_SIZE": True},
+            "config WEBSOCKET_INBOX_SIZE must be a whole number of at least 1, got True",
+        ),
+        (
+            {"WEBSOCKET_IDLE_TIMEOUT": 0},
+            "config WEBSOCKET_IDLE_TIMEOUT must be a number of seconds above 0, or None, got 0",
+        ),
+        (
+            {"WEBSOCKET_CLOSE_TIMEOUT": None},
+            "config WEBSOCKET_CLOSE_TIMEOUT must be a number of seconds above 0, got None",
+        ),
+        (
+            {"WEBSOCKET_ALLOWED_ORIGINS": "https://a.example"},
+            "config WEBSOCKET_ALLOWED_ORIGINS must be a list of origins such as "
+            '["https://app.example.com", "same-origin"], or None, got \'https://a.example\'',
+        ),
+        (
+            {"WEBSOCKET_HEARTBEAT": ["ping", "pong"]},
+            "config WEBSOCKET_HEARTBEAT must be a (ping, pong) pair of texts such as "
+            "(\"ping\", \"pong\"), got ['ping', 'pong']",
+        ),
+        (
+            {"WEBSOCKET_OUTBOX_POLICY": "drop"},
+            "config WEBSOCKET_OUTBOX_POLICY must be one of block, drop_oldest, drop_newest, "
+            "close, got 'drop'",
+        ),
+        (
+            {"WEBSOCKET_OUTBOX_MAX_LAG": -1},
+            "config WEBSOCKET_OUTBOX_MAX_LAG must be a number of seconds above 0, or None, got -1",
+        ),
     ],
 )
 def test_config_wrong_type(source: Any, message: str) -> None:

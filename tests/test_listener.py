@@ -936,12 +936,12 @@ async def test_no_hook_runs_when_the_guard_refuses(harness: Harness) -> None:
 
 
 @pytest.mark.live
-async def test_over_hypercorn_the_hook_sees_1006_for_any_client_close() -> None:
+async def test_over_hypercorn_the_hook_sees_the_clients_close_code() -> None:
     """hypercorn 0.18 reports every client close to the app as 1006 (pgjones/hypercorn#127).
 
-    So the disconnect hook is told 1006 where the in-process clients deliver the client's real
-    code (``test_disconnect_hook_gets_the_clients_close_code``); ``tests/test_live.py`` pins the
-    same bug for a plain handler. When this fails, hypercorn got fixed: expect 4000 here.
+    triows reads the client's close frame itself (``triows/_hypercorn.py``), so the disconnect
+    hook is told the real code over hypercorn too, as in-process
+    (``test_disconnect_hook_gets_the_clients_close_code``).
     """
     app, recorder = build_app()
     with trio.fail_after(TIMEOUT):
@@ -950,7 +950,7 @@ async def test_over_hypercorn_the_hook_sees_1006_for_any_client_close() -> None:
                 await ws.send_message("hi")
                 assert await ws.get_message() == "text: hi"
                 await ws.aclose(4000, "bye")
-            assert await recorder.next_end() == 1006
+            assert await recorder.next_end() == 4000
     assert recorder.ends_so_far() == []
 
 

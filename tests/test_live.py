@@ -266,13 +266,13 @@ async def test_in_process_client_agrees_with_hypercorn(server: Server, name: str
     assert in_process == over_the_wire == scenario.expected
 
 
-async def test_hypercorn_reports_every_client_close_as_1006(app: App, server: Server) -> None:
-    """A known hypercorn bug, pinned so we notice the day it is fixed.
-
-    hypercorn 0.18 tells the app ``websocket.disconnect`` with code 1006 whatever close code
-    the client sent, and no reason: https://github.com/pgjones/hypercorn/issues/127. The
-    in-process clients deliver the client's real code (``tests/test_testing.py``), as the ASGI
-    spec asks. When this test fails, hypercorn got fixed: assert 4000/"bye" here instead.
+async def test_the_clients_close_code_reaches_the_handler_over_hypercorn(
+    app: App, server: Server
+) -> None:
+    """hypercorn 0.18 tells the app 1006 whatever close code the client sent, and no reason
+    (https://github.com/pgjones/hypercorn/issues/127); triows reads the close frame itself, so
+    the handler sees what the in-process clients deliver (``tests/test_testing.py``).
+    ``tests/test_faults.py`` pins hypercorn's own behaviour.
     """
     sender, disconnects = trio.open_memory_channel[tuple[int, str]](1)
     app.state["disconnects"] = sender
@@ -281,4 +281,4 @@ async def test_hypercorn_reports_every_client_close_as_1006(app: App, server: Se
             assert await ws.get_message() == "ready"
             await ws.aclose(4000, "bye")
         code, reason = await disconnects.receive()
-    assert (code, reason) == (1006, "")
+    assert (code, reason) == (4000, "bye")

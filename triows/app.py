@@ -18,6 +18,9 @@ from urllib.parse import quote
 import pydantic_core
 import trio
 
+from ._logging import logger
+from ._settings import resolve
+from ._timers import Timers
 from ._types import Receive, Scope, Send
 from .config import Config
 from .controllers import (
@@ -29,9 +32,10 @@ from .controllers import (
 )
 from .controllers import route_infos as _route_infos
 from .di import Container
-from .endpoints import ExtraHandlerEndpoint, Handler, HTTPEndpoint, WebSocketEndpoint, logger
+from .endpoints import Driver, Handler, HTTPEndpoint, MessageLoop, PlainHandler, WebSocketEndpoint
 from .errors import ConfigurationError, HTTPException, exception_leaves
 from .guards import Guards, RouteGuards, guards_of
+from .listener import MessageSpec
 from .params import CallPlan
 from .requests import ClientDisconnect, Request
 from .responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
@@ -97,6 +101,8 @@ class App:
         self._on_startup = list(on_startup)
         self._on_shutdown = list(on_shutdown)
         self._nursery: trio.Nursery | None = None
+        #: Deadlines of every connection (idle timeouts, bounded closes), kept by one task.
+        self.timers = Timers()
         self.state: dict[str, Any] = {}
         self._templates: Templates | None = None
         self._template_folders = self._find_template_folders(template_folder)
@@ -203,20 +209,18 @@ class App:
                         raise ConfigurationError(
                             f"{owner}: @render cannot decorate a websocket route"
                         )
-                    ws_endpoint: WebSocketHandler
+                    handler = Handler(controller, fn, plan, guards, controller_args)
+                    driver: Driver = PlainHandler(fn)
                     if route.use_extra_handler:
-                        ws_endpoint = ExtraHandlerEndpoint(
-                            Handler(controller, fn, plan, guards, controller_args),
-                            self.config.DEBUG,
-                            encoding=route.encoding,
-                            on_invalid=route.on_invalid,
-                            connect=hook_of(fn, "connect"),
-                            disconnect=hook_of(fn, "disconnect"),
-                        )
-                        ws_routes.append(Route(path, ws_endpoint, name, frozenset(), owner))
-                        continue
+                        spec = MessageSpec(owner, route.encoding, plan.ws_body, plan.ws_body_embed)
+                        driver = MessageLoop(fn, spec, hook_of(fn, "connect"), route.on_invalid)
                     ws_endpoint = WebSocketEndpoint(
-                        Handler(controller, fn, plan, guards, controller_args), self.config.DEBUG
+                        handler,
+                        driver,
+                        resolve(self.config, dict(route.options)),
+                        self.timers,
+                        debug=self.config.DEBUG,
+                        disconnect=hook_of(fn, "disconnect") if route.use_extra_handler else None,
                     )
                     ws_routes.append(Route(path, ws_endpoint, name, frozenset(), owner))
         if self.static is not None:
@@ -347,6 +351,7 @@ class App:
         started = stopping = False
         try:
             async with trio.open_nursery() as nursery:
+                await nursery.start(self.timers.run)
                 self._nursery = nursery
                 async with self._lifespan_context():
                     started = True
@@ -371,4 +376,4 @@ class App:
         await send({"type": "lifespan.shutdown.complete"})
 
 
-logging.getLogger("triows").addHandler(logging.NullHandler())
+logger.addHandler(logging.NullHandler())

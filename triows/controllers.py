@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import inspect
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
 
+from ._settings import APP_DEFAULT, AppDefault, OutboxPolicy, check_route_options
 from .errors import ConfigurationError
 
 if TYPE_CHECKING:
@@ -62,6 +63,8 @@ class RouteInfo:
     use_extra_handler: bool = False
     encoding: Encoding = "json"
     on_invalid: OnInvalid = "close"
+    #: ``@ws_route`` settings that override the app's ``WEBSOCKET_*`` config keys.
+    options: tuple[tuple[str, Any], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -152,8 +155,17 @@ class _WsRoute:
         use_extra_handler: bool = False,
         encoding: Encoding = "json",
         on_invalid: OnInvalid = "close",
+        max_message_size: int | AppDefault = APP_DEFAULT,
+        idle_timeout: float | AppDefault | None = APP_DEFAULT,
+        heartbeat: tuple[str, str] | AppDefault | None = APP_DEFAULT,
+        allowed_origins: Sequence[str] | AppDefault | None = APP_DEFAULT,
+        outbox: OutboxPolicy | AppDefault = APP_DEFAULT,
     ) -> Callable[[F], F]:
         """Route websocket connections for ``path`` to the decorated handler.
+
+        The last five arguments override, for this route, the app's config key of the same
+        name (``WEBSOCKET_MAX_MESSAGE_SIZE`` …; see ``docs/limits.md``); left out, the app's
+        setting applies.
 
         Args:
             path: The path template, relative to the controller's prefix.
@@ -162,19 +174,34 @@ class _WsRoute:
             encoding: With ``use_extra_handler``: ``"text"``, ``"json"`` or ``"bytes"``.
             on_invalid: With ``use_extra_handler``: after a message fails validation and its
                 error frame is sent, ``"close"`` (1008, the default) or ``"reply"`` (stay open).
+            max_message_size: Largest message a client may send (then close 1009).
+            idle_timeout: Seconds of silence from the client before closing with 1001.
+            heartbeat: ``(ping, pong)`` text frames triows answers itself.
+            allowed_origins: Origins a browser's handshake may come from.
+            outbox: Limits and policy of ``push_*`` (:class:`~triows.OutboxPolicy`).
 
         Raises:
-            ConfigurationError: Used without parentheses, or an unknown ``encoding``.
+            ConfigurationError: Used without parentheses, an unknown ``encoding``, or a setting
+                its config key would refuse.
         """
         if not isinstance(path, str):
             raise ConfigurationError(
                 f"@ws_route needs parentheses: write @ws_route('/path') above {describe(path)}"
             )
+        given = {
+            "max_message_size": max_message_size,
+            "idle_timeout": idle_timeout,
+            "heartbeat": heartbeat,
+            "allowed_origins": allowed_origins,
+            "outbox": outbox,
+        }
+        options = tuple((k, v) for k, v in given.items() if v is not APP_DEFAULT)
         info = RouteInfo(
-            "websocket", path, frozenset(), name, use_extra_handler, encoding, on_invalid
+            "websocket", path, frozenset(), name, use_extra_handler, encoding, on_invalid, options
         )
 
         def decorate(fn: F) -> F:
+            check_route_options(f"@ws_route({path!r}) on {describe(fn)}", dict(options))
             if encoding not in ENCODINGS:
                 raise ConfigurationError(
                     f"@ws_route({path!r}) on {describe(fn)}: unknown encoding {encoding!r}; "

@@ -1,5 +1,13 @@
 """Running one handler for one connection, and turning its outcome into what the client sees.
 
+A websocket connection goes through three named steps, in the connection's nursery:
+
+1. **admit** — the browser's ``Origin``, the guards, the handshake parameters, the controller
+   instance; everything that may refuse the handshake with an HTTP status;
+2. **drive** — the route's driver, chosen when the app is built: the plain handler (it owns
+   ``accept()`` and its loop) or the extra-handler message loop (``listener.py``);
+3. **conclude** — the close the outcome calls for, then the disconnect hook.
+
 This is the one place where exceptions become answers (the table in ``docs/websockets.md``):
 
 ====================================  ==================================  ==============
@@ -8,21 +16,22 @@ raised                                before ``accept()``                 after
 returns normally                      close → HTTP 403                    close 1000
 ``WebSocketException(code, reason)``  close → HTTP 403                    close code+reason
 ``HTTPException(status)``             HTTP ``status`` denial, JSON body   close 1011, logged
-``WebSocketDisconnect``               nothing (the peer left)             nothing
+``WebSocketDisconnect``               nothing (the connection ended)      nothing more
 anything else                         HTTP 500 denial, logged             close 1011, logged
 ====================================  ==================================  ==============
 """
 
 from __future__ import annotations
 
-import logging
 import traceback
 from collections.abc import Awaitable, Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import pydantic_core
 import trio
 
+from ._logging import logger
+from ._settings import ConnectionSettings
 from .context import ExecutionContext
 from .errors import (
     CloseCode,
@@ -39,23 +48,22 @@ from .responses import HTMLResponse, Response, to_response
 from .websocket import WebSocket, WebSocketState, truncate_reason
 
 if TYPE_CHECKING:
+    from ._timers import Timers
     from .di import Plan
     from .templating import Templates
 
 __all__ = [
-    "ExtraHandlerEndpoint",
+    "Driver",
     "HTTPEndpoint",
     "Handler",
+    "MessageLoop",
+    "PlainHandler",
     "WebSocketEndpoint",
-    "logger",
 ]
-
-logger = logging.getLogger("triows")
 
 _NO_ARGUMENTS: Mapping[str, Any] = {}
 
-#: How long closing a connection may take once its handler has ended.
-CLOSE_TIMEOUT = 5.0
+Hook = Callable[..., Awaitable[Any]]
 
 
 class Handler:
@@ -140,98 +148,177 @@ class HTTPEndpoint:
         return HTMLResponse(self.templates.render(self.template, {"request": request, **result}))
 
 
-class WebSocketEndpoint:
-    """A websocket route: one connection's whole life, served in one frame.
+# -- drive: how a route runs its handler ---------------------------------------------------
 
-    Guards and parameters before the handshake, then the handler, inside the connection's
-    nursery; then the close that the outcome calls for (the module table). A plain handler
-    owns ``accept()`` and its receive loop; an :class:`ExtraHandlerEndpoint` runs the
-    extra-handler loop instead. Everything happens in this one coroutine rather than in
-    layers of helpers: an idle connection keeps only this frame, the handler's and the
-    pending receive suspended, which is memory per connection and work per message.
+
+class Driver(Protocol):
+    """Runs an admitted connection's handler until it is done with the connection.
+
+    Called, it returns the coroutine to await (rather than being a coroutine itself): the
+    driver adds no frame to what an idle connection keeps suspended.
+    """
+
+    def __call__(
+        self, websocket: WebSocket, instance: Any, arguments: Mapping[str, Any]
+    ) -> Awaitable[None]:
+        """The run of ``instance``'s handler on ``websocket`` with its handshake ``arguments``."""
+
+
+class PlainHandler:
+    """The handler owns the connection: it accepts, receives and sends as it likes."""
+
+    __slots__ = ("fn",)
+
+    def __init__(self, fn: Callable[..., Awaitable[Any]]) -> None:
+        self.fn = fn
+
+    def __call__(
+        self, websocket: WebSocket, instance: Any, arguments: Mapping[str, Any]
+    ) -> Awaitable[None]:
+        """Call the handler once."""
+        coroutine: Awaitable[None] = self.fn(instance, **arguments)
+        return coroutine
+
+
+class MessageLoop:
+    """The extra-handler loop: triows accepts and receives, the handler gets each message.
+
+    Args:
+        fn: The message handler.
+        spec: How a frame becomes its ``WsBody`` arguments.
+        connect: The connect hook (default: accept).
+        on_invalid: ``"close"`` or ``"reply"`` after a message fails validation.
+    """
+
+    __slots__ = ("connect", "fn", "on_invalid", "spec")
+
+    def __init__(
+        self,
+        fn: Callable[..., Awaitable[Any]],
+        spec: MessageSpec,
+        connect: Hook | None,
+        on_invalid: str,
+    ) -> None:
+        self.fn = fn
+        self.spec = spec
+        self.connect = connect
+        self.on_invalid = on_invalid
+
+    def __call__(
+        self, websocket: WebSocket, instance: Any, arguments: Mapping[str, Any]
+    ) -> Awaitable[None]:
+        """Accept (or run the connect hook), then call the handler once per message."""
+        return run_loop(
+            websocket,
+            instance,
+            self.fn,
+            arguments,
+            self.spec,
+            connect=self.connect,
+            on_invalid=self.on_invalid,
+        )
+
+
+# -- the websocket endpoint ----------------------------------------------------------------
+
+
+class WebSocketEndpoint:
+    """A websocket route: admit, drive, conclude, for each of its connections.
 
     Args:
         handler: The bound handler.
+        driver: How it runs (:class:`PlainHandler` or :class:`MessageLoop`).
+        settings: The route's limits, timeouts, origins and outbox policy.
+        timers: The app's timers (idle timeouts, bounded closes).
         debug: Name the exception in 1011 close reasons.
+        disconnect: The disconnect hook, if any.
     """
 
-    __slots__ = ("connect", "debug", "disconnect", "handler", "on_invalid", "spec")
+    __slots__ = ("debug", "disconnect", "driver", "handler", "settings", "timers")
 
-    def __init__(self, handler: Handler, debug: bool = False) -> None:
+    def __init__(
+        self,
+        handler: Handler,
+        driver: Driver,
+        settings: ConnectionSettings,
+        timers: Timers,
+        *,
+        debug: bool = False,
+        disconnect: Hook | None = None,
+    ) -> None:
         self.handler = handler
+        self.driver = driver
+        self.settings = settings
+        self.timers = timers
         self.debug = debug
-        #: With a spec, this is an extra-handler route (see :class:`ExtraHandlerEndpoint`).
-        self.spec: MessageSpec | None = None
-        self.on_invalid = "close"
-        self.connect: Callable[..., Awaitable[Any]] | None = None
-        self.disconnect: Callable[..., Awaitable[Any]] | None = None
+        self.disconnect = disconnect
 
     async def __call__(self, websocket: WebSocket) -> None:
         """Serve ``websocket`` until the connection has ended.
 
-        When the handler returns, the nursery is cancelled (tasks on ``websocket.nursery``
+        When the driver returns, the nursery is cancelled (tasks on ``websocket.nursery``
         end) and the connection is closed with 1000 if still open. Exceptions map as the
         module table says. Cancellation from outside (the server shutting down) closes with
-        1001 and propagates. Then, if the connection had been accepted, an extra-handler
-        route's disconnect hook runs once with the close code actually sent or received.
+        1001 and propagates. Then, if the connection had been accepted, the disconnect hook
+        runs once with the close code actually sent or received.
         """
         handler = self.handler
         context = ExecutionContext(websocket, handler.fn, handler.controller)
         cache: dict[type, Any] = {}
         instance: Any = None
+        timers = self.timers
         try:
-            try:
-                async with trio.open_nursery() as nursery:
-                    websocket._nursery = nursery
-                    try:
-                        if handler.guards is not None:
-                            # Marked while its guards run, so that a guard cannot accept it.
-                            websocket._guarding = True
-                            try:
-                                await handler.guards.check(context, cache)
-                            finally:
-                                websocket._guarding = False
-                        plan = handler.plan
-                        arguments = (
-                            _NO_ARGUMENTS
-                            if plan.empty
-                            else await plan.resolve(websocket, context, cache)
-                        )
-                        instance = handler.instance(context, cache)
-                        if self.spec is None:
-                            await handler.fn(instance, **arguments)
-                        else:
-                            await run_loop(
-                                websocket,
-                                instance,
-                                handler.fn,
-                                arguments,
-                                self.spec,
-                                connect=self.connect,
-                                on_invalid=self.on_invalid,
-                            )
-                    finally:
-                        if nursery.child_tasks:  # nothing to cancel on most connections
-                            nursery.cancel_scope.cancel()
-            finally:
-                websocket._nursery = None
+            async with trio.open_nursery() as nursery:
+                if not timers.running:  # no lifespan runs the app's: keep a private one
+                    timers = type(timers)()
+                    await nursery.start(timers.run)
+                await websocket._open(nursery, self.settings, timers)
+                try:
+                    instance, arguments = await self._admit(websocket, context, cache)
+                    if instance is not None:
+                        await self.driver(websocket, instance, arguments)
+                finally:
+                    with trio.CancelScope(shield=True):
+                        await websocket._settle()
+                    websocket._closed_nursery()
+                    if nursery.child_tasks:  # nothing to cancel on most connections
+                        nursery.cancel_scope.cancel()
         except BaseException as exc:
             leaves = list(exception_leaves(exc))
             if any(not isinstance(leaf, Exception) for leaf in leaves):
                 # Cancelled, KeyboardInterrupt…: not ours to swallow. Say goodbye first.
-                with trio.move_on_after(CLOSE_TIMEOUT) as scope:
+                with trio.move_on_after(self.settings.close_timeout) as scope:
                     scope.shield = True
-                    await _finish(websocket, CloseCode.GOING_AWAY, "server shutting down")
-                    await self._ended(websocket, instance)
+                    await websocket._finish(CloseCode.GOING_AWAY, "server shutting down")
+                    await self._conclude(websocket, instance)
                 raise
-            await _answer_failure(websocket, leaves, exc, owner=handler.owner, debug=self.debug)
+            await self._answer_failure(websocket, leaves, exc)
         else:
-            if websocket.connection_state is not WebSocketState.DISCONNECTED:
-                await _finish(websocket, CloseCode.NORMAL, "")
+            await websocket._finish(CloseCode.NORMAL, "")
         if self.disconnect is not None:
-            await self._ended(websocket, instance)
+            await self._conclude(websocket, instance)
 
-    async def _ended(self, websocket: WebSocket, instance: Any) -> None:
+    async def _admit(
+        self, websocket: WebSocket, context: ExecutionContext, cache: dict[type, Any]
+    ) -> tuple[Any, Mapping[str, Any]]:
+        """Origin, guards, parameters, instance; ``(None, {})`` if the handshake was refused."""
+        handler = self.handler
+        if self.settings.checks_origin:
+            refused = _refused_origin(websocket, self.settings)
+            if refused is not None:
+                await _deny(websocket, 403, {"detail": refused}, {}, self.settings.close_timeout)
+                return None, _NO_ARGUMENTS
+        if handler.guards is not None:
+            websocket._begin_admission()  # a guard cannot accept it
+            try:
+                await handler.guards.check(context, cache)
+            finally:
+                websocket._end_admission()
+        plan = handler.plan
+        arguments = _NO_ARGUMENTS if plan.empty else await plan.resolve(websocket, context, cache)
+        return handler.instance(context, cache), arguments
+
+    async def _conclude(self, websocket: WebSocket, instance: Any) -> None:
         """Run the disconnect hook once, if the connection had been accepted."""
         if self.disconnect is None or instance is None or not websocket._accepted:
             return
@@ -240,82 +327,47 @@ class WebSocketEndpoint:
         except Exception as exc:
             logger.error("the disconnect hook of %s failed", self.handler.owner, exc_info=exc)
 
-
-class ExtraHandlerEndpoint(WebSocketEndpoint):
-    """A ``use_extra_handler=True`` route: triows owns the loop, the handler gets messages.
-
-    Args:
-        handler: The bound message handler.
-        debug: Name the exception in 1011 close reasons.
-        encoding: ``"text"``, ``"json"`` or ``"bytes"``.
-        on_invalid: ``"close"`` or ``"reply"`` after a message fails validation.
-        connect: The connect hook (default: accept).
-        disconnect: The disconnect hook, if any.
-    """
-
-    __slots__ = ()
-
-    def __init__(
-        self,
-        handler: Handler,
-        debug: bool,
-        *,
-        encoding: str,
-        on_invalid: str,
-        connect: Callable[..., Awaitable[Any]] | None,
-        disconnect: Callable[..., Awaitable[Any]] | None,
+    async def _answer_failure(
+        self, websocket: WebSocket, leaves: list[BaseException], exc: BaseException
     ) -> None:
-        super().__init__(handler, debug)
-        plan = handler.plan
-        self.spec = MessageSpec(handler.owner, encoding, plan.ws_body, plan.ws_body_embed)
-        self.on_invalid = on_invalid
-        self.connect = connect
-        self.disconnect = disconnect
-
-
-async def _answer_failure(
-    websocket: WebSocket,
-    leaves: list[BaseException],
-    exc: BaseException,
-    *,
-    owner: str,
-    debug: bool,
-) -> None:
-    failures = [leaf for leaf in leaves if not isinstance(leaf, WebSocketDisconnect)]
-    if not failures:
-        # The peer left and the handler let WebSocketDisconnect through: a normal end.
-        first = leaves[0]
-        assert isinstance(first, WebSocketDisconnect)
-        await _finish(websocket, first.code, first.reason)
-        return
-    failure = failures[0] if len(failures) == 1 else exc
-    if isinstance(failure, WebSocketException):
-        await _finish(websocket, failure.code, failure.reason)
-        return
-    connecting = websocket.connection_state is WebSocketState.CONNECTING
-    if isinstance(failure, HTTPException) and connecting:
-        await _deny(websocket, failure.status_code, {"detail": failure.detail}, failure.headers)
-        return
-    note = (
-        " after accept(); raise WebSocketException to close with a code"
-        if isinstance(failure, HTTPException)
-        else ""
-    )
-    logger.error("websocket handler %s failed%s", owner, note, exc_info=failure)
-    if connecting:
-        detail = _debug_detail(failure) if debug else "Internal Server Error"
-        await _deny(websocket, 500, {"detail": detail}, {})
-    else:
-        reason = _debug_detail(failure) if debug else "Internal Server Error"
-        await _finish(websocket, CloseCode.INTERNAL_ERROR, reason)
+        failures = [leaf for leaf in leaves if not isinstance(leaf, WebSocketDisconnect)]
+        if not failures:
+            # The connection ended and the handler let WebSocketDisconnect through: a normal end.
+            first = leaves[0]
+            assert isinstance(first, WebSocketDisconnect)
+            await websocket._finish(first.code, first.reason)
+            return
+        failure = failures[0] if len(failures) == 1 else exc
+        if isinstance(failure, WebSocketException):
+            await websocket._finish(failure.code, failure.reason)
+            return
+        connecting = websocket.connection_state is WebSocketState.CONNECTING
+        timeout = self.settings.close_timeout
+        if isinstance(failure, HTTPException) and connecting:
+            body = {"detail": failure.detail}
+            await _deny(websocket, failure.status_code, body, failure.headers, timeout)
+            return
+        note = (
+            " after accept(); raise WebSocketException to close with a code"
+            if isinstance(failure, HTTPException)
+            else ""
+        )
+        logger.error("websocket handler %s failed%s", self.handler.owner, note, exc_info=failure)
+        detail = _debug_detail(failure) if self.debug else "Internal Server Error"
+        if connecting:
+            await _deny(websocket, 500, {"detail": detail}, {}, timeout)
+        else:
+            await websocket._finish(CloseCode.INTERNAL_ERROR, detail)
 
 
 def _debug_detail(exc: BaseException) -> str:
     return truncate_reason("".join(traceback.format_exception_only(exc)).strip())
 
 
-async def _deny(websocket: WebSocket, status: int, body: Any, headers: Mapping[str, str]) -> None:
-    with trio.move_on_after(CLOSE_TIMEOUT):
+async def _deny(
+    websocket: WebSocket, status: int, body: Any, headers: Mapping[str, str], limit: float
+) -> None:
+    with trio.move_on_after(limit):
         await websocket.deny(
             status,
             pydantic_core.to_json(body),
@@ -323,15 +375,32 @@ async def _deny(websocket: WebSocket, status: int, body: Any, headers: Mapping[s
         )
 
 
-async def _finish(websocket: WebSocket, code: int, reason: str) -> None:
-    """Close the connection if it is still open, ignoring a vanished peer.
+_DEFAULT_PORTS = (":80", ":443")
 
-    Not bounded in time here: this runs on every connection, and only the shielded
-    shutdown path (where nothing else could cancel us) needs a bound; it adds its own.
-    """
-    if websocket.connection_state is WebSocketState.CONNECTING:
-        code = CloseCode.NORMAL
-    try:  # noqa: SIM105 - on every connection: no context-manager object for it
-        await websocket.close(code, reason)
-    except (OSError, trio.BrokenResourceError, trio.ClosedResourceError):
-        pass  # the peer is gone; there is nobody left to tell
+
+def _netloc(value: str) -> str:
+    """``host[:port]`` lower-cased, without a default port."""
+    value = value.lower()
+    for port in _DEFAULT_PORTS:
+        if value.endswith(port):
+            return value[: -len(port)]
+    return value
+
+
+def _refused_origin(websocket: WebSocket, settings: ConnectionSettings) -> str | None:
+    """Why a browser's handshake is refused for its ``Origin``, or ``None`` if allowed."""
+    origin = websocket.headers.get("origin")
+    allowed = settings.allowed_origins
+    if origin is None or allowed is None:
+        return None  # not a browser (browsers always send it), or no check
+    if origin.lower() in allowed:
+        return None
+    if "same-origin" in allowed:
+        host = websocket.headers.get("host")
+        _, _, netloc = origin.partition("://")
+        if host is not None and netloc and _netloc(netloc) == _netloc(host):
+            return None
+    return (
+        f"Origin {origin!r} is not allowed: add it to WEBSOCKET_ALLOWED_ORIGINS "
+        "(or the route's allowed_origins)"
+    )

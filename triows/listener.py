@@ -18,13 +18,13 @@ What a client's mistake gets (nothing of it is logged as a server error):
 
 from __future__ import annotations
 
-import json
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Annotated, Any
 
 import pydantic
 import pydantic_core
 
+from ._validation import client_errors
 from .errors import CloseCode, ConfigurationError, WebSocketException
 from .websocket import InvalidJSON, UnexpectedFrame, WebSocket, WebSocketState
 
@@ -128,16 +128,21 @@ class MessageSpec:
             raise UnexpectedFrame("binary", "text")
         return data if self.passthrough else self.adapter.validate_python(data)
 
-    def errors(self, exc: pydantic.ValidationError) -> list[dict[str, Any]]:
-        """Pydantic's errors, JSON-ready, located under ``"body"``."""
-        try:
-            raw = exc.json(include_url=False)
-        except ValueError:  # rejected bytes that are not UTF-8 have no JSON form: leave them out
-            raw = exc.json(include_url=False, include_input=False)
-        errors: list[dict[str, Any]] = json.loads(raw)
-        for error in errors:
-            error["loc"] = ["body", *error["loc"]]
-        return errors
+    def errors(self, exc: pydantic.ValidationError) -> dict[str, Any]:
+        """The error frame for ``exc``: pydantic's errors located under ``"body"``, bounded.
+
+        At most 4 KiB of the client's input is echoed (``_validation.py``); errors past the
+        32 listed are counted in ``"truncated"``.
+        """
+        errors, more = client_errors(exc, _in_body)
+        frame: dict[str, Any] = {"code": CloseCode.POLICY_VIOLATION, "errors": errors}
+        if more:
+            frame["truncated"] = more
+        return frame
+
+
+def _in_body(error: dict[str, Any]) -> None:
+    error["loc"] = ["body", *error["loc"]]
 
 
 async def run_loop(
@@ -173,11 +178,11 @@ async def run_loop(
         try:
             value = decode(message)
         except pydantic.ValidationError as exc:
-            errors = spec.errors(exc)
+            frame = spec.errors(exc)
+            errors = frame["errors"]
             if errors and errors[0]["type"] == "json_invalid":
                 raise _invalid_json(errors[0]) from None
-            frame = pydantic_core.to_json({"code": CloseCode.POLICY_VIOLATION, "errors": errors})
-            await websocket.send_text(frame.decode())
+            await websocket.send_text(pydantic_core.to_json(frame).decode())
             if on_invalid == "close":
                 raise InvalidMessage from None
             continue

@@ -19,7 +19,6 @@ import datetime
 import decimal
 import enum
 import inspect
-import json
 import types
 import typing
 import uuid
@@ -29,6 +28,7 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar, Union
 import pydantic
 import pydantic_core
 
+from ._validation import client_errors
 from .context import ExecutionContext
 from .controllers import describe
 from .errors import ConfigurationError, HTTPException
@@ -433,14 +433,15 @@ class CallPlan:
                 data[name] = body[key]
 
     def _errors(self, exc: pydantic.ValidationError) -> list[dict[str, Any]]:
-        errors: list[dict[str, Any]] = json.loads(exc.json(include_url=False))
-        for error in errors:
-            if error["type"] == "missing":
-                error["input"] = None  # not the dict of everything else that was gathered
-            name, *rest = error["loc"]
-            source, key = self._sources.get(name, ("query", name))
-            if source == "body" and not self._embed_body:
-                error["loc"] = ["body", *rest]
-            else:
-                error["loc"] = [source, key, *rest]
+        errors, _ = client_errors(exc, self._locate)
         return errors
+
+    def _locate(self, error: dict[str, Any]) -> None:
+        if error["type"] == "missing":
+            error["input"] = None  # not the dict of everything else that was gathered
+        name, *rest = error["loc"]
+        source, key = self._sources.get(name, ("query", name))
+        if source == "body" and not self._embed_body:
+            error["loc"] = ["body", *rest]
+        else:
+            error["loc"] = [source, key, *rest]

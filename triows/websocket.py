@@ -1,36 +1,58 @@
 """The server side of one websocket connection.
 
-How it works: :class:`WebSocket` wraps the ASGI ``receive``/``send`` pair and keeps one
-:class:`WebSocketState`. The app opens a nursery per connection and hands it over as
-:attr:`WebSocket.nursery`; when the handler returns, that nursery is cancelled and the socket is
-closed, so nothing the connection started outlives it.
+How it works: a :class:`WebSocket` is one state machine (:data:`TRANSITIONS`, a table in the
+manner of h11's ``_state.py``) with Starlette's methods on top. Everything that changes the
+state goes through :meth:`WebSocket._move`; the endpoint drives it with methods (``_open``,
+``_begin_admission``, ``_end``, ``_finish``), never by writing fields.
 
-Errors follow trio's split:
+=================  =============================================================================
+state              meaning
+=================  =============================================================================
+``CONNECTING``     the handshake arrived and has not been answered
+``CONNECTED``      ``accept()`` was sent: messages flow both ways
+``CLOSING``        triows is ending it (idle client, slow consumer, message too big): the
+                   handler is told, the close frame goes out when it ends
+``CLOSED``         the app closed it (after accept, or before: the client got HTTP 403)
+``DENIED``         the app refused the handshake with an HTTP response
+``DISCONNECTED``   the peer closed it or went away
+=================  =============================================================================
 
-* calling a method in a state that forbids it is a programming error:
-  :class:`~triows.WebSocketStateError`, naming the expected and the actual state;
-* the peer having left is not: :class:`~triows.WebSocketDisconnect` with its close code;
-* a client sending the wrong kind of frame, or malformed JSON, raises a
-  :class:`~triows.WebSocketException` (1003, 1007) that closes the connection with that code and
-  a reason if the handler lets it through;
-* two tasks receiving at once raise :class:`trio.BusyResourceError`. One reader and any number
-  of writers may work concurrently.
+The connection always knows whether its peer is there: the server's messages are taken the
+moment they arrive (``_inbox.py``), not when the handler next receives, so once the client has
+left the next send raises :class:`~triows.WebSocketDisconnect` with the code it left with,
+whatever the handler is doing. Data the client sent before leaving is still received, in order,
+before the end.
+
+Errors follow trio's split: calling a method in a state that forbids it is a programming
+error (:class:`~triows.WebSocketStateError`, naming the expected and the actual state); the
+connection having ended is not (:class:`~triows.WebSocketDisconnect` with its code); a client
+sending the wrong kind of frame or malformed JSON raises a :class:`~triows.WebSocketException`
+(1003, 1007) that closes with that code if the handler lets it through; two tasks receiving at
+once raise :class:`trio.BusyResourceError`. One reader and any number of writers may work
+concurrently.
 """
 
 from __future__ import annotations
 
 import enum
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import pydantic_core
 import trio
 
+from ._inbox import Inbox, pump
+from ._links import Link, attach
+from ._outbox import Outbox
+from ._settings import BARE, ConnectionSettings
 from ._types import Message, Receive, Scope, Send
 from .errors import CloseCode, WebSocketDisconnect, WebSocketException, WebSocketStateError
 from .requests import HTTPConnection
 
-__all__ = ["WebSocket", "WebSocketState"]
+if TYPE_CHECKING:
+    from ._timers import Timer, Timers
+
+__all__ = ["TRANSITIONS", "Event", "WebSocket", "WebSocketState"]
 
 Mode = Literal["text", "binary"]
 
@@ -39,24 +61,58 @@ MAX_REASON_BYTES = 123
 
 
 class WebSocketState(enum.Enum):
-    """Where a connection stands, from the application's side."""
+    """Where a connection stands, from the application's side (see the module table)."""
 
-    #: The handshake arrived and has not been answered yet.
     CONNECTING = "connecting"
-    #: ``accept()`` was sent: messages may flow both ways.
     CONNECTED = "connected"
-    #: The application closed it (after accept, or before: the client then gets HTTP 403).
+    CLOSING = "closing"
     CLOSED = "closed"
-    #: The application refused the handshake with an HTTP response.
     DENIED = "denied"
-    #: The peer closed it or went away.
     DISCONNECTED = "disconnected"
 
 
+class Event(enum.Enum):
+    """What moves a connection from one state to another."""
+
+    #: The app accepted the handshake.
+    ACCEPT = "accept"
+    #: The app answered the handshake with an HTTP response.
+    DENY = "deny"
+    #: The app closed the connection (or triows sent the close frame of a ``CLOSING`` one).
+    CLOSE = "close"
+    #: triows decided to end the connection (a limit, a timeout).
+    END = "end"
+    #: The server reported that the peer left (``websocket.disconnect``).
+    PEER_LEFT = "peer left"
+
+
+_S, _E = WebSocketState, Event
+
+#: ``(state, event) -> next state``. A pair that is not here is a programming error.
+TRANSITIONS: dict[tuple[WebSocketState, Event], WebSocketState] = {
+    (_S.CONNECTING, _E.ACCEPT): _S.CONNECTED,
+    (_S.CONNECTING, _E.DENY): _S.DENIED,
+    (_S.CONNECTING, _E.CLOSE): _S.CLOSED,
+    (_S.CONNECTING, _E.END): _S.CLOSING,
+    (_S.CONNECTING, _E.PEER_LEFT): _S.DISCONNECTED,
+    (_S.CONNECTED, _E.CLOSE): _S.CLOSED,
+    (_S.CONNECTED, _E.END): _S.CLOSING,
+    (_S.CONNECTED, _E.PEER_LEFT): _S.DISCONNECTED,
+    (_S.CLOSING, _E.CLOSE): _S.CLOSED,
+    (_S.CLOSING, _E.END): _S.CLOSING,
+    (_S.CLOSING, _E.PEER_LEFT): _S.CLOSING,
+    # Once it has ended, nothing changes any more: later ends are facts that came too late.
+    **{
+        (state, event): state
+        for state in (_S.CLOSED, _S.DENIED, _S.DISCONNECTED)
+        for event in (_E.CLOSE, _E.END, _E.PEER_LEFT)
+    },
+}
+
+_OPEN = frozenset({_S.CONNECTING, _S.CONNECTED})
+
 #: The ASGI message key of each JSON ``mode``.
 _KEYS = {"text": "text", "binary": "bytes"}
-
-_ENDED = frozenset({WebSocketState.CLOSED, WebSocketState.DENIED, WebSocketState.DISCONNECTED})
 
 
 def truncate_reason(reason: str) -> str:
@@ -85,19 +141,19 @@ class _Messages(AsyncIterator[Any]):
     """The one receive path for data messages: ``receive_text/bytes/json`` and ``iter_*``.
 
     Every frame a connection receives goes through :meth:`__anext__`, so it is kept flat: as
-    an ``async for`` iterator, ``__anext__`` is itself the coroutine that receives, with no
-    frame of its own above it. A plain iterator rather than an async generator: leaving the
-    loop early (``break``) must not leave an unfinished generator for trio to finalise.
+    an ``async for`` iterator, ``__anext__`` is itself the coroutine that receives. A plain
+    iterator rather than an async generator: leaving the loop early (``break``) must not leave
+    an unfinished generator for trio to finalise.
 
     Args:
         websocket: The connection.
         key: ``"text"`` or ``"bytes"``: which frames are wanted (the other kind is a 1003).
         decode: Applied to each payload (JSON parsing), or ``None``.
-        iterating: End with ``StopAsyncIteration`` when the peer has left, rather than
+        iterating: End with ``StopAsyncIteration`` once the connection has ended, rather than
             ``WebSocketDisconnect``.
     """
 
-    __slots__ = ("_decode", "_end", "_key", "_websocket")
+    __slots__ = ("_decode", "_iterating", "_key", "_websocket")
 
     def __init__(
         self,
@@ -109,27 +165,16 @@ class _Messages(AsyncIterator[Any]):
         self._websocket = websocket
         self._key = key
         self._decode = decode
-        self._end = StopAsyncIteration if iterating else None
+        self._iterating = iterating
 
     def __aiter__(self) -> _Messages:
         return self
 
     async def __anext__(self) -> Any:
         websocket = self._websocket
-        if websocket.connection_state is not WebSocketState.CONNECTED:
-            state = websocket.connection_state
-            if self._end is not None and (
-                state is WebSocketState.DISCONNECTED or state is WebSocketState.CLOSED
-            ):
-                raise self._end
-            websocket._check_receivable()
-        if websocket._receiving:
-            raise trio.BusyResourceError("another task is already receiving on this websocket")
-        websocket._receiving = True
-        try:
-            message = await websocket._receive()
-        finally:
-            websocket._receiving = False
+        if websocket._conn_state is not WebSocketState.CONNECTED:
+            await websocket._check_receivable(self._iterating, raw=False)
+        message = await websocket._inbox.get()
         payload = message.get(self._key)
         if payload is None or message["type"] != "websocket.receive":
             self._not_a_payload(message)
@@ -138,14 +183,10 @@ class _Messages(AsyncIterator[Any]):
     def _not_a_payload(self, message: Message) -> None:
         """Raise what a message without the wanted payload means (off the hot path)."""
         kind = message["type"]
-        websocket = self._websocket
         if kind == "websocket.disconnect":
-            websocket._peer_left(message)
-            if self._end is not None:
-                raise self._end
-            raise WebSocketDisconnect(
-                websocket.close_code or CloseCode.NO_STATUS, websocket.close_reason
-            )
+            if self._iterating:
+                raise StopAsyncIteration
+            raise self._websocket._disconnect()
         if kind != "websocket.receive":
             raise RuntimeError(f"expected ASGI 'websocket.receive', got {kind!r}")
         if self._key == "text":
@@ -169,7 +210,8 @@ class WebSocket(HTTPConnection):
     """A websocket connection, as a handler sees it.
 
     The surface is Starlette's (``accept``, ``send_text``, ``receive_json``, ``iter_text`` …),
-    with trio underneath and a nursery of its own.
+    with trio underneath, a nursery of its own, and an outbox for sends that must not wait
+    (``push_text`` …).
 
     Args:
         scope: The ASGI ``websocket`` scope.
@@ -179,35 +221,216 @@ class WebSocket(HTTPConnection):
 
     __slots__ = (
         "_accepted",
+        "_admitting",
+        "_conn_state",
         "_connect_pending",
-        "_guarding",
+        "_finished",
+        "_idle",
+        "_inbox",
+        "_link",
         "_nursery",
+        "_outbox",
         "_receive",
-        "_receiving",
         "_send",
+        "_settings",
+        "_timers",
+        "_write",
         "accepted_subprotocol",
         "close_code",
         "close_reason",
-        "connection_state",
     )
 
     def __init__(self, scope: Scope, receive: Receive, send: Send) -> None:
         super().__init__(scope)
         self._receive = receive
         self._send = send
-        self._connect_pending = True
-        self._receiving = False
-        self._guarding = False
+        #: What writes a frame: the server's send (with a checkpoint added where needed).
+        self._write: Send = send
+        self._conn_state = WebSocketState.CONNECTING
         self._accepted = False
+        self._admitting = False
+        self._finished = False
+        self._connect_pending = True
+        self._settings: ConnectionSettings = BARE
+        # Outside an App route (a bare ASGI use) the handler receives from the server itself.
+        self._inbox = Inbox(BARE.inbox_size, self._peer_left, direct=receive)
+        self._link: Link | None = None
         self._nursery: trio.Nursery | None = None
-        #: The connection's state; see :class:`WebSocketState`.
-        self.connection_state = WebSocketState.CONNECTING
+        self._outbox: Outbox | None = None
+        self._timers: Timers | None = None
+        self._idle: _IdleWatch | None = None
         #: The subprotocol chosen by ``accept()``, if any.
         self.accepted_subprotocol: str | None = None
         #: The code the connection ended with (sent or received), once it has ended.
         self.close_code: int | None = None
         #: The close reason that went with :attr:`close_code`.
         self.close_reason: str = ""
+
+    # -- the state machine -----------------------------------------------------------------
+
+    @property
+    def connection_state(self) -> WebSocketState:
+        """The connection's state (see :class:`WebSocketState`); read-only."""
+        return self._conn_state
+
+    def _move(self, event: Event, code: int | None = None, reason: str = "") -> None:
+        """Take ``event``; the first end records the close code and reason.
+
+        Raises:
+            WebSocketStateError: ``event`` cannot happen in the current state.
+        """
+        state = self._conn_state
+        after = TRANSITIONS.get((state, event))
+        if after is None:
+            raise WebSocketStateError(
+                f"cannot take {event.value!r} when the websocket is {state.name}"
+            )
+        if event is Event.ACCEPT:
+            self._accepted = True
+        elif state in _OPEN and after not in _OPEN and event is not Event.DENY:
+            self.close_code = code
+            self.close_reason = reason
+        self._conn_state = after
+
+    def _ending(self) -> bool:
+        """Whether the connection is past ``CONNECTED`` (or not yet there)."""
+        return self._conn_state is not WebSocketState.CONNECTED
+
+    def _disconnect(self) -> WebSocketDisconnect:
+        """The ``WebSocketDisconnect`` for how this connection ended."""
+        return WebSocketDisconnect(self.close_code or CloseCode.NO_STATUS, self.close_reason)
+
+    # -- the endpoint's side -----------------------------------------------------------------
+
+    async def _open(
+        self, nursery: trio.Nursery, settings: ConnectionSettings, timers: Timers
+    ) -> None:
+        """Start serving this connection in ``nursery`` (called once, by the endpoint).
+
+        Reads the ``websocket.connect`` message, and from then on takes every message the
+        server delivers as it arrives: on hypercorn through the server's own reader, elsewhere
+        with a task of ``nursery``.
+        """
+        self._nursery = nursery
+        self._settings = settings
+        self._timers = timers
+        link = attach(self._receive, self._send)
+        inbox = Inbox(
+            settings.inbox_size,
+            self._peer_left,
+            max_size=None if link is not None and link.limits_size else settings.max_message_size,
+            on_too_big=self._too_big,
+        )
+        if settings.heartbeat is not None:
+            inbox.heartbeat = (settings.heartbeat[0], self._answer_heartbeat)
+        self._inbox = inbox
+        self._connect_pending = False
+        if link is not None:
+            self._link = link
+            first = link.first_message()
+            link.install(inbox, settings.max_message_size, self._too_big)
+        else:
+            first = await self._receive()
+            self._write = self._checkpointed(self._send)
+            nursery.start_soon(pump, self._receive, inbox)
+        if first["type"] == "websocket.disconnect":
+            inbox.end(first)
+        elif first["type"] != "websocket.connect":
+            raise RuntimeError(f"expected ASGI 'websocket.connect', got {first['type']!r}")
+
+    def _begin_admission(self) -> None:
+        """Guards run from now on: they may not accept the connection."""
+        self._admitting = True
+
+    def _end_admission(self) -> None:
+        self._admitting = False
+
+    def _end(self, code: int, reason: str) -> None:
+        """Triows ends the connection: a limit or a timeout (see the state table).
+
+        The handler's receive wakes with :class:`~triows.WebSocketDisconnect` of ``code`` and
+        its sends raise it; the close frame goes out when it ends. If it has not ended after the
+        close timeout it is cancelled, and on hypercorn the TCP connection is cut (a write to a
+        client that stopped reading cannot be cancelled otherwise).
+        """
+        if self._conn_state not in _OPEN:
+            return
+        self._move(Event.END, code, truncate_reason(reason))
+        self._inbox.end({"type": "websocket.disconnect", "code": code, "reason": reason})
+        timers = self._timers
+        if timers is not None and self._link is not None:
+            timers.call_later(self._settings.close_timeout, self._reap)
+
+    def _peer_left(self, message: Message) -> None:
+        """The server delivered the end of the connection (or triows decided it)."""
+        if self._conn_state in _OPEN:
+            code = int(message.get("code") or CloseCode.NO_STATUS)
+            reason = message.get("reason") or ""
+            link = self._link
+            if link is not None and link.close_frame is not None:  # hypercorn says 1006
+                code, reason = link.close_frame
+            self._move(Event.PEER_LEFT, code, reason)
+        if self._outbox is not None:
+            self._outbox.fail()
+        if self._idle is not None:
+            self._idle.stop()
+        nursery = self._nursery
+        if nursery is not None:  # a handler that goes on regardless is cancelled in time
+            scope = nursery.cancel_scope
+            scope.deadline = min(scope.deadline, trio.current_time() + self._settings.close_timeout)
+
+    def _too_big(self) -> None:
+        size = self._settings.max_message_size
+        self._end(CloseCode.MESSAGE_TOO_BIG, f"message over {size} bytes")
+
+    def _reap(self) -> None:
+        """A timer: the connection ended a close timeout ago; cut it if it still runs."""
+        if not self._finished and self._link is not None and self._timers is not None:
+            self._timers.nursery.start_soon(self._link.abort)
+
+    async def _answer_heartbeat(self) -> None:
+        heartbeat = self._settings.heartbeat
+        if heartbeat is not None and self._conn_state is WebSocketState.CONNECTED:
+            await self._write_frame({"type": "websocket.send", "text": heartbeat[1]})
+
+    async def _settle(self) -> None:
+        """Before the connection's nursery closes: let queued frames go out, in time."""
+        outbox = self._outbox
+        if outbox is None or not outbox.busy:
+            return
+        with trio.move_on_after(self._settings.close_timeout):
+            await outbox.flush()
+        if outbox.busy and self._link is not None:
+            await self._link.abort()  # the writer is stuck in a write nothing else can end
+
+    async def _finish(self, code: int, reason: str) -> None:
+        """Close if still open, ignoring a vanished peer; called once the handler has ended.
+
+        On hypercorn a close that cannot complete (a client that stopped reading) is cut after
+        the close timeout by a timer, as no cancel scope can interrupt the server's write.
+        """
+        state = self._conn_state
+        timer: Timer | None = None
+        if state is WebSocketState.CONNECTING:
+            code = CloseCode.NORMAL
+        elif state is WebSocketState.CLOSING:
+            code, reason = self.close_code or code, self.close_reason
+        if state not in _OPEN and state is not WebSocketState.CLOSING:
+            self._finished = True
+            return
+        if self._link is not None and self._timers is not None and self._timers.running:
+            timer = self._timers.call_later(self._settings.close_timeout, self._reap)
+        try:
+            await self.close(code, reason)
+        except (OSError, trio.BrokenResourceError, trio.ClosedResourceError):
+            pass  # the peer is gone; there is nobody left to tell
+        finally:
+            self._finished = True
+            if timer is not None:
+                timer.cancel()
+
+    def _closed_nursery(self) -> None:
+        self._nursery = None
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -247,9 +470,11 @@ class WebSocket(HTTPConnection):
             ValueError: ``subprotocol`` was not offered by the client.
             WebSocketDisconnect: The client left during the handshake.
         """
-        if self.connection_state is not WebSocketState.CONNECTING:
+        if self._conn_state is not WebSocketState.CONNECTING:
+            if self._conn_state is WebSocketState.DISCONNECTED:
+                raise self._disconnect()
             raise self._state_error("accept()", WebSocketState.CONNECTING)
-        if self._guarding:
+        if self._admitting:
             raise WebSocketStateError(
                 "a guard cannot accept the connection: return True and let the handler accept"
             )
@@ -257,36 +482,48 @@ class WebSocket(HTTPConnection):
             raise ValueError(
                 f"accept(subprotocol={subprotocol!r}): the client offered {self.subprotocols}"
             )
-        if self._connect_pending:
-            connect = await self._receive()
+        if self._connect_pending:  # a bare WebSocket reads the connect message itself
             self._connect_pending = False
+            connect = await self._inbox.get()
             if connect["type"] != "websocket.connect":
                 self._not_a_connect(connect)
         message: Message = {"type": "websocket.accept", "subprotocol": subprotocol}
         if headers:
             message["headers"] = _encode_headers(headers)
-        self.connection_state = WebSocketState.CONNECTED
-        self._accepted = True
+        self._move(Event.ACCEPT)
         self.accepted_subprotocol = subprotocol
-        await self._send(message)
+        await self._write(message)
+        timeout = self._settings.idle_timeout
+        if timeout is not None and self._timers is not None:
+            self._idle = _IdleWatch(self, self._timers, timeout)
 
     async def close(self, code: int = CloseCode.NORMAL, reason: str | None = None) -> None:
         """Close the connection; a no-op once it has ended.
 
-        Before ``accept()`` the client gets an HTTP 403 instead of a close frame.
+        Before ``accept()`` the client gets an HTTP 403 instead of a close frame. Frames queued
+        by ``push_*`` go out first.
 
         Args:
             code: The close code (1000, or 3000-4999 for applications).
             reason: A short reason; cut to 123 bytes of UTF-8 if longer.
         """
-        state = self.connection_state
-        if state in _ENDED:
+        state = self._conn_state
+        if state is WebSocketState.CLOSING:  # triows ended it: this sends its close frame
+            code, reason = self.close_code or code, self.close_reason
+        elif state not in _OPEN:
             return
         reason = truncate_reason(reason or "")
-        self.connection_state = WebSocketState.CLOSED
-        self.close_code = int(code)
-        self.close_reason = reason
-        await self._send({"type": "websocket.close", "code": code, "reason": reason})
+        outbox = self._outbox
+        if state is WebSocketState.CONNECTED and outbox is not None and outbox.busy:
+            await outbox.flush()  # what was pushed before the close goes out before it
+            if self._conn_state is not state:  # it ended meanwhile
+                return
+        self._move(Event.CLOSE, int(code), reason)
+        await self._write({"type": "websocket.close", "code": code, "reason": reason})
+        if self._outbox is not None:
+            self._outbox.fail()
+        if self._idle is not None:
+            self._idle.stop()
 
     async def deny(
         self,
@@ -307,7 +544,9 @@ class WebSocket(HTTPConnection):
         Raises:
             WebSocketStateError: The handshake was already answered.
         """
-        if self.connection_state is not WebSocketState.CONNECTING:
+        if self._conn_state is not WebSocketState.CONNECTING:
+            if self._conn_state is WebSocketState.DISCONNECTED:
+                return  # the client left: nobody to refuse
             raise self._state_error("deny()", WebSocketState.CONNECTING)
         extensions = self.scope.get("extensions") or {}
         if "websocket.http.response" not in extensions:
@@ -315,11 +554,11 @@ class WebSocket(HTTPConnection):
             return
         raw = _encode_headers(headers or ())
         raw.append([b"content-length", str(len(body)).encode()])
-        self.connection_state = WebSocketState.DENIED
-        await self._send(
+        self._move(Event.DENY)
+        await self._write(
             {"type": "websocket.http.response.start", "status": status_code, "headers": raw}
         )
-        await self._send({"type": "websocket.http.response.body", "body": body})
+        await self._write({"type": "websocket.http.response.body", "body": body})
 
     # -- receiving -------------------------------------------------------------------------
 
@@ -331,26 +570,18 @@ class WebSocket(HTTPConnection):
             WebSocketDisconnect: The connection had already ended.
             trio.BusyResourceError: Another task is receiving on this connection.
         """
-        # The same checks as _Messages.__anext__, written out in both: each is a hot path (this
-        # one for the extra-handler loop), and sharing them would cost a frame per message.
-        if self.connection_state is not WebSocketState.CONNECTED:
-            self._check_receivable()
-        if self._receiving:
-            raise trio.BusyResourceError("another task is already receiving on this websocket")
-        self._receiving = True
-        try:
-            message = await self._receive()
-        finally:
-            self._receiving = False
-        if message["type"] == "websocket.disconnect":
-            self._peer_left(message)
+        if self._conn_state is not WebSocketState.CONNECTED:
+            await self._check_receivable(False, raw=True)
+        message = await self._inbox.get()
+        if message["type"] != "websocket.receive":
+            self._inbox.end_taken = True
         return message
 
     async def receive_text(self) -> str:
         """The next message, which must be a text frame.
 
         Raises:
-            WebSocketDisconnect: The peer closed the connection.
+            WebSocketDisconnect: The connection has ended.
             WebSocketException: 1003 when a binary frame came instead.
         """
         text: str = await _Messages(self, "text", None, False).__anext__()
@@ -360,7 +591,7 @@ class WebSocket(HTTPConnection):
         """The next message, which must be a binary frame.
 
         Raises:
-            WebSocketDisconnect: The peer closed the connection.
+            WebSocketDisconnect: The connection has ended.
             WebSocketException: 1003 when a text frame came instead.
         """
         data: bytes = await _Messages(self, "bytes", None, False).__anext__()
@@ -370,52 +601,52 @@ class WebSocket(HTTPConnection):
         """The next message parsed as JSON, from a text frame (or binary, with ``mode``).
 
         Raises:
-            WebSocketDisconnect: The peer closed the connection.
+            WebSocketDisconnect: The connection has ended.
             WebSocketException: 1003 for the wrong frame type, 1007 for malformed JSON.
         """
         return await _Messages(self, _KEYS[mode], _parse_json, False).__anext__()
 
     def iter_text(self) -> AsyncIterator[str]:
-        """Text messages until the peer closes; then the iteration simply ends."""
+        """Text messages until the connection ends; then the iteration simply ends."""
         return _Messages(self, "text", None, True)
 
     def iter_bytes(self) -> AsyncIterator[bytes]:
-        """Binary messages until the peer closes; then the iteration simply ends."""
+        """Binary messages until the connection ends; then the iteration simply ends."""
         return _Messages(self, "bytes", None, True)
 
     def iter_json(self, mode: Mode = "text") -> AsyncIterator[Any]:
-        """JSON messages until the peer closes; then the iteration simply ends."""
+        """JSON messages until the connection ends; then the iteration simply ends."""
         return _Messages(self, _KEYS[mode], _parse_json, True)
 
     # -- sending ---------------------------------------------------------------------------
 
     async def send_text(self, data: str) -> None:
-        """Send a text frame.
+        """Send a text frame; return once the server has taken it.
 
         Raises:
             WebSocketStateError: Before ``accept()`` or after the app closed the connection.
-            WebSocketDisconnect: The peer had already left.
+            WebSocketDisconnect: The connection has ended (the peer left, or triows ended it).
         """
-        if self.connection_state is not WebSocketState.CONNECTED:
-            self._check_sendable()
+        if self._conn_state is not WebSocketState.CONNECTED:
+            await self._refuse_send()
         if not isinstance(data, str):
             raise TypeError(f"send_text() takes str, got {type(data).__name__}")
-        await self._send({"type": "websocket.send", "text": data})
+        await self._transmit({"type": "websocket.send", "text": data}, len(data))
 
     async def send_bytes(self, data: bytes) -> None:
-        """Send a binary frame.
+        """Send a binary frame; return once the server has taken it.
 
         Raises:
             WebSocketStateError: Before ``accept()`` or after the app closed the connection.
-            WebSocketDisconnect: The peer had already left.
+            WebSocketDisconnect: The connection has ended (the peer left, or triows ended it).
         """
-        if self.connection_state is not WebSocketState.CONNECTED:
-            self._check_sendable()
+        if self._conn_state is not WebSocketState.CONNECTED:
+            await self._refuse_send()
         if type(data) is not bytes:  # exact bytes (the usual case) is sent as it is
             if not isinstance(data, (bytes, bytearray, memoryview)):
                 raise TypeError(f"send_bytes() takes bytes, got {type(data).__name__}")
             data = bytes(data)
-        await self._send({"type": "websocket.send", "bytes": data})
+        await self._transmit({"type": "websocket.send", "bytes": data}, len(data))
 
     async def send_json(self, data: Any, mode: Mode = "text") -> None:
         """Send ``data`` as compact JSON in a text frame (or binary, with ``mode``).
@@ -428,39 +659,169 @@ class WebSocket(HTTPConnection):
         else:
             await self.send_bytes(encoded)
 
+    async def _transmit(self, message: Message, size: int) -> None:
+        outbox = self._outbox
+        if outbox is not None and outbox.busy:  # queued frames go first
+            await outbox.send(message, size)
+        else:
+            await self._write_frame(message)
+
+    async def _write_frame(self, message: Message) -> None:
+        try:
+            await self._write(message)
+        except OSError:  # ASGI: the client is gone
+            self._inbox.end({"type": "websocket.disconnect", "code": CloseCode.ABNORMAL})
+            raise self._disconnect() from None
+
+    @staticmethod
+    def _checkpointed(send: Send) -> Send:
+        """``send`` made a checkpoint, for servers whose send may return without one."""
+
+        async def checkpointed(message: Message) -> None:
+            await trio.lowlevel.checkpoint_if_cancelled()
+            await send(message)
+            await trio.lowlevel.cancel_shielded_checkpoint()
+
+        return checkpointed
+
+    # -- sending without waiting -----------------------------------------------------------
+
+    def push_text(self, data: str) -> bool:
+        """Queue a text frame in the connection's outbox and return at once.
+
+        For fan-out: one task can push to many connections without waiting for any. A writer
+        task of the connection sends queued frames in order; the route's outbox policy decides
+        what happens when a client cannot keep up (``docs/limits.md``).
+
+        Returns:
+            Whether the frame was queued: ``False`` if the policy dropped it or the connection
+            has ended (it is closed as a slow consumer with the ``close`` policy).
+
+        Raises:
+            WebSocketStateError: Before ``accept()``, or outside a connection an App serves.
+            trio.WouldBlock: The policy is ``block`` and the outbox is over a limit.
+        """
+        if not isinstance(data, str):
+            raise TypeError(f"push_text() takes str, got {type(data).__name__}")
+        return self._push({"type": "websocket.send", "text": data}, len(data))
+
+    def push_bytes(self, data: bytes) -> bool:
+        """Queue a binary frame in the outbox and return at once; see :meth:`push_text`."""
+        if type(data) is not bytes:
+            if not isinstance(data, (bytes, bytearray, memoryview)):
+                raise TypeError(f"push_bytes() takes bytes, got {type(data).__name__}")
+            data = bytes(data)
+        return self._push({"type": "websocket.send", "bytes": data}, len(data))
+
+    def push_json(self, data: Any, mode: Mode = "text") -> bool:
+        """Queue ``data`` as compact JSON; see :meth:`push_text`.
+
+        To push one message to many connections, serialise it once and ``push_text`` it.
+        """
+        encoded = pydantic_core.to_json(data)
+        if mode == "text":
+            return self.push_text(encoded.decode("utf-8"))
+        return self.push_bytes(encoded)
+
+    def _push(self, message: Message, size: int) -> bool:
+        if self._conn_state is WebSocketState.CONNECTING:
+            raise self._state_error("push", WebSocketState.CONNECTED)
+        outbox = self._outbox
+        if outbox is None:
+            if self._conn_state is not WebSocketState.CONNECTED:
+                return False
+            outbox = self._outbox = Outbox(self, self._settings.outbox)
+        return outbox.push(message, size)
+
+    async def drain(self) -> None:
+        """Wait until the outbox is at most half full (or the connection has ended).
+
+        With the ``block`` policy, ``await websocket.drain()`` before ``push_*`` waits for
+        room instead of getting ``trio.WouldBlock``.
+        """
+        if self._outbox is None:
+            await trio.lowlevel.checkpoint()
+            return
+        await self._outbox.drain()
+
     # -- state checks (off the hot path) ---------------------------------------------------
 
     def _not_a_connect(self, message: Message) -> None:
         """Raise what the first ASGI message means when it is not ``websocket.connect``."""
         if message["type"] == "websocket.disconnect":
-            self._peer_left(message)
-            raise WebSocketDisconnect(self.close_code or CloseCode.ABNORMAL, self.close_reason)
-        if message["type"] != "websocket.connect":
-            raise RuntimeError(f"expected ASGI 'websocket.connect', got {message['type']!r}")
-
-    def _peer_left(self, message: Message) -> None:
-        if self.connection_state is not WebSocketState.CLOSED:
-            self.close_code = int(message.get("code") or CloseCode.NO_STATUS)
-            self.close_reason = message.get("reason") or ""
-        self.connection_state = WebSocketState.DISCONNECTED
+            raise self._disconnect()
+        raise RuntimeError(f"expected ASGI 'websocket.connect', got {message['type']!r}")
 
     def _state_error(self, action: str, expected: WebSocketState) -> WebSocketStateError:
         hint = ""
-        if self.connection_state is WebSocketState.CONNECTING:
+        if self._conn_state is WebSocketState.CONNECTING:
             hint = "; call 'await websocket.accept()' first"
         return WebSocketStateError(
-            f"{action} needs the websocket {expected.name}, but it is "
-            f"{self.connection_state.name}{hint}"
+            f"{action} needs the websocket {expected.name}, but it is {self._conn_state.name}{hint}"
         )
 
-    def _check_receivable(self) -> None:
-        state = self.connection_state
-        if state is WebSocketState.DISCONNECTED or state is WebSocketState.CLOSED:
-            raise WebSocketDisconnect(self.close_code or CloseCode.NO_STATUS, self.close_reason)
-        if state is not WebSocketState.CONNECTED:
-            raise self._state_error("receiving", WebSocketState.CONNECTED)
+    async def _check_receivable(self, iterating: bool, raw: bool) -> None:
+        """Return if a receive may go on although the connection is not ``CONNECTED``.
 
-    def _check_sendable(self) -> None:
-        if self.connection_state is WebSocketState.DISCONNECTED:
-            raise WebSocketDisconnect(self.close_code or CloseCode.NO_STATUS, self.close_reason)
+        What the client sent before it left is still delivered, then (to ``receive()``) its
+        disconnect once; every other receive on an ended connection ends the iteration or
+        raises :class:`~triows.WebSocketDisconnect`.
+        """
+        state = self._conn_state
+        if state is WebSocketState.CONNECTING or state is WebSocketState.DENIED:
+            raise self._state_error("receiving", WebSocketState.CONNECTED)
+        inbox = self._inbox
+        if state is WebSocketState.DISCONNECTED and inbox.pending:
+            return
+        if raw and not inbox.end_taken and state is not WebSocketState.CLOSED:
+            return
+        await trio.lowlevel.checkpoint()
+        if iterating:
+            raise StopAsyncIteration
+        raise self._disconnect()
+
+    async def _refuse_send(self) -> None:
+        state = self._conn_state
+        if state is WebSocketState.DISCONNECTED or state is WebSocketState.CLOSING:
+            await trio.lowlevel.checkpoint()  # a loop that catches this must still yield
+            raise self._disconnect()
         raise self._state_error("sending", WebSocketState.CONNECTED)
+
+
+class _IdleWatch:
+    """Closes its connection with 1001 once the client has been silent for ``timeout``.
+
+    A timer checks every quarter of the timeout whether the count of frames received moved; it
+    closes when it has not for a whole ``timeout``. So a silent client is closed after
+    ``timeout`` to ``1.5 * timeout`` seconds of silence, never before.
+    """
+
+    __slots__ = ("_quiet_since", "_seen", "_timer", "_timers", "_websocket", "timeout")
+
+    def __init__(self, websocket: WebSocket, timers: Timers, timeout: float) -> None:
+        self._websocket = websocket
+        self._timers = timers
+        self.timeout = timeout
+        self._seen = websocket._inbox.frames
+        self._quiet_since = trio.current_time()
+        self._timer: Timer | None = timers.call_later(timeout / 4, self._check)
+
+    def _check(self) -> None:
+        websocket = self._websocket
+        if websocket._conn_state is not WebSocketState.CONNECTED:
+            self._timer = None
+            return
+        now = trio.current_time()
+        frames = websocket._inbox.frames
+        if frames != self._seen:
+            self._seen, self._quiet_since = frames, now
+        elif now - self._quiet_since >= self.timeout:
+            self._timer = None
+            websocket._end(CloseCode.GOING_AWAY, "idle timeout")
+            return
+        self._timer = self._timers.call_later(self.timeout / 4, self._check)
+
+    def stop(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None

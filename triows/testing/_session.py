@@ -12,13 +12,14 @@ import base64
 import contextlib
 import math
 import os
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from urllib.parse import unquote
 
 import httpx
 import trio
 
+from .._inbox import Inbox
 from .._types import ASGIApp, Message, Scope
 from ..errors import CloseCode, WebSocketDisconnect
 from ._base import SessionBase
@@ -91,6 +92,8 @@ class AsyncWebSocketTestSession(SessionBase):
         self._to_app, self._app_inbox = trio.open_memory_channel[Message](math.inf)
         self._app_outbox, self._from_app = trio.open_memory_channel[Message](math.inf)
         self._closed: WebSocketDisconnect | None = None
+        #: Where messages for the app go once triows has linked the connection (its inbox).
+        self._deliver: Callable[[Message], Awaitable[None]] | None = None
         self._app_finished = trio.Event()
         #: What the app itself raised, if it crashed: every later call raises it, never a close.
         self.app_error: Exception | None = None
@@ -111,14 +114,22 @@ class AsyncWebSocketTestSession(SessionBase):
         with contextlib.suppress(trio.ClosedResourceError):  # the app sent after returning
             self._app_outbox.send_nowait(message)
 
-    def _tell_app(self, message: Message) -> None:
-        if not self._app_finished.is_set():
+    async def _tell_app(self, message: Message) -> None:
+        if self._app_finished.is_set():
+            return
+        if self._deliver is not None:
+            await self._deliver(message)
+        else:
             self._to_app.send_nowait(message)
+
+    def __triows_link__(self) -> _SessionLink:
+        """Let a triows connection take this session's messages directly (``triows._links``)."""
+        return _SessionLink(self)
 
     # -- handshake and end -----------------------------------------------------------------
 
     async def _handshake(self) -> None:
-        self._tell_app({"type": "websocket.connect"})
+        await self._tell_app({"type": "websocket.connect"})
         message = await self._next(self.timeout, "the handshake answer")
         if message is None:
             raise WebSocketDenied(500, [], b"")  # hypercorn's answer to an app that said nothing
@@ -148,7 +159,7 @@ class AsyncWebSocketTestSession(SessionBase):
         """Disconnect if still connected, then wait for the app; False if it did not end."""
         if self._closed is None:
             self._closed = WebSocketDisconnect(CloseCode.NORMAL, "")
-            self._tell_app({"type": "websocket.disconnect", "code": CloseCode.NORMAL})
+            await self._tell_app({"type": "websocket.disconnect", "code": CloseCode.NORMAL})
         with trio.move_on_after(timeout):
             await self._app_finished.wait()
         return self._app_finished.is_set()
@@ -179,16 +190,16 @@ class AsyncWebSocketTestSession(SessionBase):
             self._closed = WebSocketDisconnect(CloseCode.INTERNAL_ERROR, "")
             raise self._closed
         if message["type"] == "websocket.close":
-            raise self._record_close(message)
+            raise await self._record_close(message)
         if message["type"] != "websocket.send":
             raise UnexpectedMessage(f"after accept the app sent {message['type']!r}")
         return message
 
-    def _record_close(self, message: Message) -> WebSocketDisconnect:
+    async def _record_close(self, message: Message) -> WebSocketDisconnect:
         """The app closed: remember how, and acknowledge it as a client would."""
         code, reason = message.get("code", CloseCode.NORMAL), message.get("reason") or ""
         self._closed = WebSocketDisconnect(code, reason)
-        self._tell_app({"type": "websocket.disconnect", "code": code, "reason": reason})
+        await self._tell_app({"type": "websocket.disconnect", "code": code, "reason": reason})
         return self._closed
 
     async def assert_no_message(self, within: float = 0.1) -> None:
@@ -204,7 +215,7 @@ class AsyncWebSocketTestSession(SessionBase):
                 self._closed = WebSocketDisconnect(CloseCode.INTERNAL_ERROR, "")
                 raise AssertionError("the app ended the connection") from None
             if message["type"] == "websocket.close":
-                self._record_close(message)
+                await self._record_close(message)
             raise AssertionError(f"expected no message, got {message!r}")
 
     def _check_crashed(self) -> None:
@@ -219,7 +230,7 @@ class AsyncWebSocketTestSession(SessionBase):
     async def send(self, message: Message) -> None:
         """Send a raw ASGI ``websocket.receive`` message to the app."""
         self._check_open()
-        self._tell_app(message)
+        await self._tell_app(message)
         await trio.lowlevel.checkpoint()
 
     async def send_text(self, data: str) -> None:
@@ -235,7 +246,37 @@ class AsyncWebSocketTestSession(SessionBase):
         if self._closed is not None:
             return
         self._closed = WebSocketDisconnect(code, reason or "")
-        self._tell_app({"type": "websocket.disconnect", "code": code, "reason": reason or ""})
+        await self._tell_app({"type": "websocket.disconnect", "code": code, "reason": reason or ""})
+        await trio.lowlevel.checkpoint()
+
+
+class _SessionLink:
+    """How a triows connection hooks into an in-process session (see ``triows._links``).
+
+    The session then hands the app's messages straight to the connection's inbox (with the
+    inbox's backpressure, as a real server's reader has), and the app's abort of a connection
+    reaches the client as a connection lost (1006).
+    """
+
+    close_frame = None
+    #: The session sends what it is given; the connection checks the size itself.
+    limits_size = False
+
+    def __init__(self, session: AsyncWebSocketTestSession) -> None:
+        self._session = session
+
+    def first_message(self) -> Message:
+        return self._session._app_inbox.receive_nowait()
+
+    def install(self, inbox: Inbox, max_message_size: int, on_too_big: Callable[[], None]) -> None:
+        self._session._deliver = inbox.put
+
+    async def abort(self) -> None:
+        session = self._session
+        with contextlib.suppress(trio.ClosedResourceError):
+            session._app_outbox.send_nowait(
+                {"type": "websocket.close", "code": CloseCode.ABNORMAL, "reason": ""}
+            )
         await trio.lowlevel.checkpoint()
 
 

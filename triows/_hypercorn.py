@@ -1,0 +1,167 @@
+"""triows on hypercorn's trio worker: mending, per connection, what the server gets wrong.
+
+Read from hypercorn's source (0.17 and 0.18: ``protocol/ws_stream.py``, ``trio/tcp_server.py``,
+``trio/task_group.py``). The ASGI ``send`` an app gets is the bound method
+``WSStream.app_send``; ``receive`` is a trio memory channel's ``receive``, which hypercorn's
+reader task fills through ``WSStream.app_put`` (the channel's ``send``; 10 messages at most).
+From that:
+
+- **the self-deadlock**: a write that fails reports the disconnect *from inside that write*,
+  with ``app_put``; when the app's queue is full (a client flooded, then vanished), the app's own
+  send never returns;
+- **the spin**: once the stream is closed, ``app_send`` returns at once, without a checkpoint,
+  and the app is not told until it receives;
+- **lost close codes**: a client's close frame reaches the app as 1006; a frame wsproto cannot
+  parse (invalid UTF-8 in a text frame, a protocol error) ends the TCP connection with no close
+  frame at all, which the client sees as 1006;
+- **unbounded writes**: ``send_all`` is shielded from cancellation, so only closing the stream
+  ends a write to a client that stopped reading.
+
+When ``send.__self__`` is such a stream, :func:`attach` returns a :class:`HypercornLink`; the
+connection uses it (and otherwise falls back to a portable design, see ``_inbox.pump``):
+
+1. ``stream.app_put`` becomes the connection's :meth:`Inbox.put <triows._inbox.Inbox.put>`:
+   the disconnect is seen the moment hypercorn knows it, never waits for room, and each message
+   costs hypercorn's reader one task switch less than its queue did;
+2. ``stream.buffer.max_length`` becomes the route's message limit, so hypercorn itself refuses a
+   bigger message with 1009 as it arrives, instead of buffering up to its 16 MiB;
+3. the wsproto connection hypercorn makes at the handshake has its ``events`` watched: every
+   frame counts as activity (pongs to hypercorn's pings included); a close frame ends the
+   connection for the app at once, with the client's real code; a message growing past the
+   limit ends it with 1009 before hypercorn's own close goes out (so no send spins meanwhile);
+   and a frame wsproto rejects is answered with a close frame carrying wsproto's code and reason
+   (1007 for invalid UTF-8) instead of a bare TCP close;
+4. :meth:`Link.abort` sends hypercorn the ``StreamClosed`` it sends itself when an app ends,
+   which closes the TCP connection (or the HTTP/2 stream) and so ends a stuck write at once.
+
+Everything here depends on hypercorn's internals; ``tests/test_faults.py`` pins each of them on
+the installed version, and :func:`attach` checks the shape it relies on before using it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import trio
+
+from ._inbox import Inbox
+from ._types import Message, Receive, Send
+
+__all__ = ["HypercornLink", "attach"]
+
+
+class HypercornLink:
+    """One hypercorn websocket stream, as its triows connection uses it.
+
+    Args:
+        stream: hypercorn's ``WSStream``.
+        channel: The memory channel hypercorn's ``receive`` reads.
+    """
+
+    __slots__ = ("channel", "close_frame", "stream")
+
+    #: hypercorn refuses a message over ``stream.buffer.max_length`` itself.
+    limits_size = True
+
+    def __init__(self, stream: Any, channel: trio.MemoryReceiveChannel[Message]) -> None:
+        self.stream = stream
+        self.channel = channel
+        #: The ``(code, reason)`` of the client's close frame (or of wsproto's refusal).
+        self.close_frame: tuple[int, str] | None = None
+
+    def first_message(self) -> Message:
+        """The ``websocket.connect`` hypercorn queued before the app started."""
+        return self.channel.receive_nowait()
+
+    def install(self, inbox: Inbox, max_message_size: int, on_too_big: Callable[[], None]) -> None:
+        """From now on, hypercorn delivers to ``inbox`` and refuses oversized messages.
+
+        wsproto's connection is watched (:meth:`watch`) from the moment hypercorn makes it,
+        inside the accept, before any frame of the client can be read.
+        """
+        stream = self.stream
+        stream.buffer.max_length = max_message_size
+        if stream.closed:  # the client left before the app ran: its disconnect is queued
+            while True:
+                try:
+                    message = self.channel.receive_nowait()
+                except trio.WouldBlock:
+                    break
+                if message["type"] == "websocket.disconnect":
+                    inbox.end(message)
+            return
+        stream.app_put = inbox.put
+        handshake = stream.handshake
+        accept = handshake.accept
+
+        def accepting(*args: Any) -> Any:
+            status, headers, connection = accept(*args)
+            self.watch(connection, inbox, max_message_size, on_too_big)
+            return status, headers, connection
+
+        handshake.accept = accepting
+
+    def watch(
+        self, connection: Any, inbox: Inbox, max_message_size: int, on_too_big: Callable[[], None]
+    ) -> None:
+        """Watch wsproto's events for the accepted ``connection``.
+
+        Every event counts as activity; a close frame (the client's, or the one wsproto makes up
+        when it cannot parse the client's frames) ends ``inbox`` with its real code at once; a
+        message growing past ``max_message_size`` calls ``on_too_big`` before hypercorn sees
+        that part of it (hypercorn then closes with 1009 itself).
+        """
+        from wsproto.connection import ConnectionState
+        from wsproto.events import BytesMessage, CloseConnection, TextMessage
+
+        events = connection.events
+        link = self
+        size = 0
+
+        def watched() -> Iterator[Any]:
+            nonlocal size
+            for event in events():
+                inbox.frames += 1
+                if isinstance(event, (TextMessage, BytesMessage)):
+                    size = size + len(event.data)
+                    if size > max_message_size:
+                        on_too_big()
+                    if event.message_finished:
+                        size = 0
+                elif type(event) is CloseConnection:
+                    code, reason = event.code, event.reason or ""
+                    link.close_frame = (code, reason)
+                    if connection.state is ConnectionState.OPEN:
+                        # wsproto could not parse the client's frames and yields a close of its
+                        # own without changing state; hypercorn answers a close only in
+                        # REMOTE_CLOSING (otherwise it drops the TCP connection unannounced).
+                        connection._state = ConnectionState.REMOTE_CLOSING
+                    inbox.end({"type": "websocket.disconnect", "code": code, "reason": reason})
+                yield event
+
+        connection.events = watched
+
+    async def abort(self) -> None:
+        """Close the stream now, as hypercorn does when an app ends (no close frame)."""
+        from hypercorn.protocol.events import StreamClosed
+
+        stream = self.stream
+        if not stream.closed:
+            await stream.send(StreamClosed(stream_id=stream.stream_id))
+
+
+def attach(receive: Receive, send: Send) -> HypercornLink | None:
+    """The link of a connection served by hypercorn's trio worker, or ``None``."""
+    stream = getattr(send, "__self__", None)
+    kind = type(stream)
+    if kind.__name__ != "WSStream" or kind.__module__ != "hypercorn.protocol.ws_stream":
+        return None
+    channel = getattr(receive, "__self__", None)
+    if not isinstance(channel, trio.MemoryReceiveChannel):
+        return None
+    buffer = getattr(stream, "buffer", None)
+    needed = ("app_put", "closed", "handshake", "send", "stream_id")
+    if not all(hasattr(stream, name) for name in needed) or not hasattr(buffer, "max_length"):
+        return None
+    return HypercornLink(stream, channel)

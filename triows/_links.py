@@ -1,0 +1,47 @@
+"""How a connection hooks into the server that carries it.
+
+A server that triows knows gives each connection a :class:`Link`: the server then hands its
+messages straight to the connection's :class:`~triows._inbox.Inbox` (no task in between) and
+triows can end a connection the server cannot (see ``_hypercorn.py``). Two servers are known:
+hypercorn's trio worker, recognised by the shape of its objects, and triows' own in-process
+test client, which offers a link itself (``send.__self__.__triows_link__()``). On any other
+server a small task of the connection pumps ASGI ``receive`` into the inbox instead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Protocol
+
+from . import _hypercorn
+from ._inbox import Inbox
+from ._types import Message, Receive, Send
+
+__all__ = ["Link", "attach"]
+
+
+class Link(Protocol):
+    """What triows needs of a server for one connection."""
+
+    #: The ``(code, reason)`` of the client's close frame, where the server reports another.
+    close_frame: tuple[int, str] | None
+    #: Whether the server itself refuses messages over the size limit.
+    limits_size: bool
+
+    def first_message(self) -> Message:
+        """The ``websocket.connect`` message, queued before the app ran."""
+
+    def install(self, inbox: Inbox, max_message_size: int, on_too_big: Callable[[], None]) -> None:
+        """From now on, deliver every message to ``inbox``."""
+
+    async def abort(self) -> None:
+        """End the connection at once, without a close handshake (a stuck write included)."""
+
+
+def attach(receive: Receive, send: Send) -> Link | None:
+    """The link of a connection whose ASGI callables are ``receive`` and ``send``, if any."""
+    offer = getattr(getattr(send, "__self__", None), "__triows_link__", None)
+    if offer is not None:
+        link: Link = offer()
+        return link
+    return _hypercorn.attach(receive, send)

@@ -1,0 +1,228 @@
+"""The outbox: frames queued for one connection, written in order by a task of its own.
+
+How it works: ``websocket.push_text(...)`` (and ``push_bytes``/``push_json``) appends a frame
+and returns at once, so one task can hand a message to a thousand connections without awaiting
+any of them. A writer task, started in the connection's nursery on the first push, sends the
+frames one after another through the server. An ``await websocket.send_*()`` made while frames
+are queued joins the queue too (so frames leave in the order they were given) and returns when
+its own frame has been written.
+
+The outbox has limits: frames, bytes, and how long its oldest frame may wait. A push that finds
+it over a limit does what the route's policy says (``docs/limits.md``):
+
+=================  ======================================================================
+``block``          raise ``trio.WouldBlock`` (``await websocket.drain()`` waits for room)
+``drop_oldest``    drop the oldest queued frames until the new one fits
+``drop_newest``    drop the new frame (``push_*`` returns ``False``)
+``close``          close the connection with 1013 "slow consumer" (the default)
+=================  ======================================================================
+
+Nothing a slow client does delays anyone else: pushing never waits, and closing a connection
+that is stuck in a write (hypercorn's writes cannot be cancelled) is finished by cutting its
+TCP connection once the close timeout has passed.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import TYPE_CHECKING
+
+import trio
+
+from ._settings import Outbox as Policy
+from ._types import Message
+from .errors import CloseCode, WebSocketDisconnect, WebSocketStateError
+
+if TYPE_CHECKING:
+    from .websocket import WebSocket
+
+__all__ = ["Outbox"]
+
+
+class _Frame:
+    __slots__ = ("done", "message", "sent", "size", "when")
+
+    def __init__(self, message: Message, size: int, when: float, done: trio.Event | None):
+        self.message = message
+        self.size = size
+        self.when = when
+        #: Set once the frame was written or dropped, for an awaited send.
+        self.done = done
+        self.sent = False
+
+
+class Outbox:
+    """The queued frames of one connection and its writer.
+
+    Args:
+        websocket: The connection.
+        policy: Its route's limits and policy.
+    """
+
+    __slots__ = ("_bytes", "_frames", "_idle", "_policy", "_room", "_websocket", "_writing")
+
+    def __init__(self, websocket: WebSocket, policy: Policy) -> None:
+        self._websocket = websocket
+        self._policy = policy
+        self._frames: deque[_Frame] = deque()
+        self._bytes = 0
+        self._writing = False
+        self._idle = trio.lowlevel.ParkingLot()
+        self._room: trio.lowlevel.ParkingLot | None = None
+        if websocket._nursery is None:
+            raise WebSocketStateError(
+                "push_*() and drain() need a connection served by an App route "
+                "(the outbox's writer runs in websocket.nursery)"
+            )
+        websocket._nursery.start_soon(self._write)
+
+    @property
+    def busy(self) -> bool:
+        """Whether frames are queued or being written (a direct send would overtake them)."""
+        return self._writing or bool(self._frames)
+
+    def __len__(self) -> int:
+        return len(self._frames)
+
+    @property
+    def bytes(self) -> int:
+        """The size of the queued frames (bytes, text in characters)."""
+        return self._bytes
+
+    # -- giving frames ---------------------------------------------------------------------
+
+    def push(self, message: Message, size: int) -> bool:
+        """Queue ``message`` without waiting; the route's policy applies when over a limit.
+
+        Returns:
+            Whether the frame was queued (``False``: dropped, or the connection has ended).
+
+        Raises:
+            trio.WouldBlock: The policy is ``block`` and the outbox is over a limit.
+        """
+        if self._websocket._ending():
+            return False
+        policy = self._policy
+        now = trio.current_time() if policy.max_lag is not None else 0.0
+        over = self._over(size, now)
+        if over is not None:
+            on_full = policy.on_full
+            if on_full == "close":
+                self._websocket._end(CloseCode.TRY_AGAIN_LATER, f"slow consumer: {over}")
+                return False
+            if on_full == "drop_newest":
+                return False
+            if on_full == "block":
+                raise trio.WouldBlock
+            frames = self._frames
+            while over is not None and frames and frames[0].done is None:
+                self._bytes -= frames.popleft().size
+                over = self._over(size, now)
+            if over is not None:  # only frames someone awaits are left in front
+                return False
+        self._append(_Frame(message, size, now, None))
+        return True
+
+    async def send(self, message: Message, size: int) -> None:
+        """Queue ``message`` behind the others and wait until it has been written.
+
+        Raises:
+            WebSocketDisconnect: The connection ended before the frame could be written.
+        """
+        frame = _Frame(message, size, trio.current_time(), trio.Event())
+        self._append(frame)
+        assert frame.done is not None
+        await frame.done.wait()
+        if not frame.sent:
+            raise self._websocket._disconnect()
+
+    def _append(self, frame: _Frame) -> None:
+        self._frames.append(frame)
+        self._bytes += frame.size
+        self._idle.unpark()
+
+    def _over(self, size: int, now: float) -> str | None:
+        """Which limit a new frame of ``size`` would break, if any."""
+        policy = self._policy
+        frames = self._frames
+        if not frames:
+            return None
+        if len(frames) >= policy.max_messages:
+            return f"more than {policy.max_messages} messages queued"
+        if self._bytes + size > policy.max_bytes:
+            return f"more than {policy.max_bytes} bytes queued"
+        if policy.max_lag is not None and now - frames[0].when > policy.max_lag:
+            return f"a message waited more than {policy.max_lag:g} s"
+        return None
+
+    # -- waiting for it --------------------------------------------------------------------
+
+    async def drain(self) -> None:
+        """Wait until the outbox is at most half full (or the connection has ended)."""
+        policy = self._policy
+        while (
+            len(self._frames) > policy.max_messages // 2 or self._bytes > policy.max_bytes // 2
+        ) and not self._websocket._ending():
+            if self._room is None:
+                self._room = trio.lowlevel.ParkingLot()
+            await self._room.park()
+        await trio.lowlevel.checkpoint()
+
+    async def flush(self) -> None:
+        """Wait until every queued frame has been written (or the connection has ended)."""
+        while self.busy and not self._websocket._ending():
+            if self._room is None:
+                self._room = trio.lowlevel.ParkingLot()
+            await self._room.park()
+
+    def fail(self) -> None:
+        """The connection has ended: drop what is queued; awaited sends raise."""
+        frames = self._frames
+        while frames:
+            frame = frames.popleft()
+            if frame.done is not None:
+                frame.done.set()
+        self._bytes = 0
+        self._idle.unpark_all()
+        if self._room is not None:
+            self._room.unpark_all()
+
+    # -- the writer ------------------------------------------------------------------------
+
+    async def _write(self) -> None:
+        websocket = self._websocket
+        frames = self._frames
+        policy = self._policy
+        while True:
+            while not frames:
+                if websocket._ending():
+                    return
+                await self._idle.park()
+            frame = frames.popleft()
+            self._bytes -= frame.size
+            if websocket._ending():
+                frames.appendleft(frame)
+                self.fail()
+                return
+            lag = policy.max_lag
+            if lag is not None and policy.on_full == "close":
+                waited = trio.current_time() - frame.when
+                if waited > lag:
+                    websocket._end(
+                        CloseCode.TRY_AGAIN_LATER, f"slow consumer: a message waited {waited:.3g} s"
+                    )
+                    frames.appendleft(frame)
+                    self.fail()
+                    return
+            self._writing = True
+            try:
+                await websocket._write_frame(frame.message)
+                frame.sent = True
+            except WebSocketDisconnect:
+                pass
+            finally:
+                self._writing = False
+                if frame.done is not None:
+                    frame.done.set()
+                if self._room is not None:
+                    self._room.unpark_all()
