@@ -272,8 +272,10 @@ class Server:
 
 
 @contextlib.contextmanager
-def serve(app: str, cpu: int | None = None) -> Iterator[Server]:
-    """Run ``hypercorn --worker-class trio bench.apps:APP`` on 127.0.0.1; stop it after.
+def serve(
+    app: str, cpu: int | None = None, *, module: str = "bench.apps", cwd: Path = ROOT
+) -> Iterator[Server]:
+    """Run ``hypercorn --worker-class trio MODULE:APP`` (in ``cwd``) on 127.0.0.1; stop it after.
 
     With ``cpu``, hypercorn and the processes it started (its worker) are pinned to that CPU
     once it serves.
@@ -287,10 +289,10 @@ def serve(app: str, cpu: int | None = None) -> Iterator[Server]:
     # No access log (hypercorn's default). The log level stays INFO: hypercorn says where it
     # listens in an INFO line, and logs nothing else at INFO while websockets are served.
     command = [sys.executable, "-m", "hypercorn", "--worker-class", "trio"]
-    command += ["--bind", "127.0.0.1:0", "--graceful-timeout", "1", f"bench.apps:{app}"]
+    command += ["--bind", "127.0.0.1:0", "--graceful-timeout", "1", f"{module}:{app}"]
     process = subprocess.Popen(
         command,
-        cwd=ROOT,
+        cwd=cwd,
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,

@@ -49,6 +49,17 @@ SERVER_TIMEOUT = 10.0
 Server = LiveServer
 
 
+def all_tasks() -> list[trio.lowlevel.Task]:
+    """Every task of the running trio loop (the root task and all its descendants)."""
+    tasks, pending = [], [trio.lowlevel.current_root_task()]
+    while pending:
+        task = pending.pop()
+        if task is not None:
+            tasks.append(task)
+            pending.extend(t for n in task.child_nurseries for t in n.child_tasks)
+    return tasks
+
+
 def serve(app: Any) -> AbstractAsyncContextManager[LiveServer]:
     """Run ``app`` on hypercorn (trio worker) for the block; shut it down gracefully after.
 

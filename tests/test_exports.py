@@ -6,9 +6,10 @@ import triows
 import triows.testing
 
 EXPECTED = {
-    "App", "CloseCode", "Config", "ConfigurationError", "Controller", "ControllerBase",
-    "ExecutionContext", "HTMLResponse", "HTTPException", "IExecutionContext", "JSONResponse",
-    "NoMatchFound", "PlainTextResponse", "RedirectResponse", "Request", "Response", "WebSocket",
+    "APP_DEFAULT", "App", "CloseCode", "Config", "ConfigurationError", "Controller",
+    "ControllerBase", "ExecutionContext", "HTMLResponse", "HTTPException", "IExecutionContext",
+    "JSONResponse", "NoMatchFound", "OutboxPolicy", "PlainTextResponse", "RedirectResponse",
+    "Request", "Response", "WebSocket",
     "WebSocketDisconnect", "WebSocketException", "WebSocketState", "WebSocketStateError",
     "delete", "get", "patch", "post", "put", "render", "ws_route",
     "Body", "Cookie", "GuardCanActivate", "Guards", "Header", "Inject", "Path", "Provider",

@@ -21,6 +21,7 @@ import pydantic_core
 import pytest
 import trio
 import trio.testing
+from live import all_tasks
 
 import triows
 from triows import (
@@ -1025,16 +1026,6 @@ def _await_chain(coro: Any) -> list[tuple[str, str]]:
     return chain
 
 
-def _all_tasks() -> list[trio.lowlevel.Task]:
-    tasks, pending = [], [trio.lowlevel.current_root_task()]
-    while pending:
-        task = pending.pop()
-        if task is not None:
-            tasks.append(task)
-            pending.extend(t for n in task.child_nurseries for t in n.child_tasks)
-    return tasks
-
-
 async def test_an_idle_connection_keeps_five_frames_of_triows() -> None:
     # What an idle connection costs (memory, and cache lines per message) is mostly its
     # suspended await chain: the App, the endpoint (admit, drive and conclude are steps of
@@ -1056,7 +1047,7 @@ async def test_an_idle_connection_keeps_five_frames_of_triows() -> None:
             core = [
                 [name.rsplit("<locals>.", 1)[-1] for name, filename in chain
                  if Path(filename).parent == package or filename == __file__]
-                for chain in map(_await_chain, (task.coro for task in _all_tasks()))
+                for chain in map(_await_chain, (task.coro for task in all_tasks()))
             ]  # fmt: skip
             [ours] = [names for names in core if "WebSocketEndpoint.__call__" in names]
             assert ours == [

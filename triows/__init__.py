@@ -7,6 +7,8 @@ validated messages, and a nursery per connection. Serve with
 
 from __future__ import annotations
 
+from ._settings import APP_DEFAULT as APP_DEFAULT
+from ._settings import OutboxPolicy as OutboxPolicy
 from .app import App as App
 from .config import Config as Config
 from .context import ExecutionContext as ExecutionContext
@@ -51,6 +53,7 @@ from .websocket import WebSocketState as WebSocketState
 __version__ = "0.1.0"
 
 __all__ = [
+    "APP_DEFAULT",
     "App",
     "Body",
     "CloseCode",
@@ -69,6 +72,7 @@ __all__ = [
     "Inject",
     "JSONResponse",
     "NoMatchFound",
+    "OutboxPolicy",
     "Path",
     "PlainTextResponse",
     "Provider",

@@ -46,10 +46,12 @@ class Inbox:
         "_busy",
         "_direct",
         "_ended",
+        "_left_event",
         "_limit",
         "_max_size",
         "_on_end",
         "_on_too_big",
+        "_peer_left",
         "_queue",
         "_space",
         "_waiter",
@@ -75,6 +77,8 @@ class Inbox:
         self._waiter: trio.lowlevel.Task | None = None
         self._busy = False
         self._ended: Message | None = None
+        self._peer_left: Message | None = None
+        self._left_event: trio.Event | None = None
         self._direct = direct
         #: Whether ``receive()`` has returned the end message (it does so once).
         self.end_taken = False
@@ -105,7 +109,7 @@ class Inbox:
             self.end(message)
             return
         self.frames += 1
-        if self._ended is not None:
+        if self._ended is not None:  # what comes after the end is not delivered
             return
         if self._max_size is not None and _size(message) > self._max_size:
             assert self._on_too_big is not None
@@ -132,21 +136,45 @@ class Inbox:
         queue.append(message)
 
     def end(self, message: Message) -> None:
-        """The connection is over: wake the handler with ``message`` (a disconnect).
+        """The server reports the end of the connection (``message``, a disconnect).
 
-        Only the first end counts. Called by :meth:`put` for the server's
-        ``websocket.disconnect``, and by the connection when triows itself ends it.
+        The first end (this, or :meth:`interrupt`) is what the handler is woken with; the
+        peer's leaving is recorded whenever it comes (``on_end`` is called once for it).
+        """
+        if self._peer_left is not None:
+            return
+        self._peer_left = message
+        if self._left_event is not None:
+            self._left_event.set()
+        self.interrupt(message)
+        self._on_end(message)
+
+    def interrupt(self, message: Message) -> None:
+        """The connection is over (triows decided it): wake the handler with ``message``.
+
+        Data still queued is dropped from then on; what arrives is not queued.
         """
         if self._ended is not None:
             return
         self._ended = message
         if self._space is not None:
             self._space.unpark_all()
-        self._on_end(message)
         waiter = self._waiter
         if waiter is not None:
             self._waiter = None
             trio.lowlevel.reschedule(waiter, Value(message))
+
+    @property
+    def peer_left(self) -> bool:
+        """Whether the server has reported that the peer left."""
+        return self._peer_left is not None
+
+    async def wait_peer_left(self) -> None:
+        """Wait until the peer has left (its close answered ours, say)."""
+        if self._peer_left is None:
+            if self._left_event is None:
+                self._left_event = trio.Event()
+            await self._left_event.wait()
 
     # -- the handler's side ----------------------------------------------------------------
 

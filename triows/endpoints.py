@@ -289,7 +289,9 @@ class WebSocketEndpoint:
                 # Cancelled, KeyboardInterrupt…: not ours to swallow. Say goodbye first.
                 with trio.move_on_after(self.settings.close_timeout) as scope:
                     scope.shield = True
-                    await websocket._finish(CloseCode.GOING_AWAY, "server shutting down")
+                    await websocket._finish(
+                        CloseCode.GOING_AWAY, "server shutting down", linger=False
+                    )
                     await self._conclude(websocket, instance)
                 raise
             await self._answer_failure(websocket, leaves, exc)

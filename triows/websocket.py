@@ -356,13 +356,14 @@ class WebSocket(HTTPConnection):
         if self._conn_state not in _OPEN:
             return
         self._move(Event.END, code, truncate_reason(reason))
-        self._inbox.end({"type": "websocket.disconnect", "code": code, "reason": reason})
+        self._inbox.interrupt({"type": "websocket.disconnect", "code": code, "reason": reason})
+        self._stop_sending()
         timers = self._timers
         if timers is not None and self._link is not None:
             timers.call_later(self._settings.close_timeout, self._reap)
 
     def _peer_left(self, message: Message) -> None:
-        """The server delivered the end of the connection (or triows decided it)."""
+        """The server reported that the peer left (the inbox's ``on_end``)."""
         if self._conn_state in _OPEN:
             code = int(message.get("code") or CloseCode.NO_STATUS)
             reason = message.get("reason") or ""
@@ -370,6 +371,10 @@ class WebSocket(HTTPConnection):
             if link is not None and link.close_frame is not None:  # hypercorn says 1006
                 code, reason = link.close_frame
             self._move(Event.PEER_LEFT, code, reason)
+        self._stop_sending()
+
+    def _stop_sending(self) -> None:
+        """The connection has ended: no more frames, no more timers; the handler gets a grace."""
         if self._outbox is not None:
             self._outbox.fail()
         if self._idle is not None:
@@ -403,25 +408,30 @@ class WebSocket(HTTPConnection):
         if outbox.busy and self._link is not None:
             await self._link.abort()  # the writer is stuck in a write nothing else can end
 
-    async def _finish(self, code: int, reason: str) -> None:
+    async def _finish(self, code: int, reason: str, *, linger: bool = True) -> None:
         """Close if still open, ignoring a vanished peer; called once the handler has ended.
 
-        On hypercorn a close that cannot complete (a client that stopped reading) is cut after
-        the close timeout by a timer, as no cancel scope can interrupt the server's write.
+        After a close frame of ours the peer's answer is awaited (at most the close timeout):
+        hypercorn drops the TCP connection as soon as the app returns, which, while the client
+        is still sending (a message over the limit, say), resets it before the client could
+        read why. On hypercorn a close that cannot complete (a client that stopped reading) is
+        cut after the close timeout by a timer, as no cancel scope can interrupt its write.
         """
         state = self._conn_state
-        timer: Timer | None = None
         if state is WebSocketState.CONNECTING:
-            code = CloseCode.NORMAL
-        elif state is WebSocketState.CLOSING:
-            code, reason = self.close_code or code, self.close_reason
-        if state not in _OPEN and state is not WebSocketState.CLOSING:
+            code, reason = CloseCode.NORMAL, ""
+        elif state is not WebSocketState.CONNECTED and state is not WebSocketState.CLOSING:
             self._finished = True
             return
-        if self._link is not None and self._timers is not None and self._timers.running:
-            timer = self._timers.call_later(self._settings.close_timeout, self._reap)
+        timers = self._timers
+        timer: Timer | None = None
+        if self._link is not None and timers is not None and timers.running:
+            timer = timers.call_later(self._settings.close_timeout, self._reap)
         try:
             await self.close(code, reason)
+            if linger and self._accepted and not self._inbox.peer_left:
+                with trio.move_on_after(self._settings.close_timeout):
+                    await self._inbox.wait_peer_left()
         except (OSError, trio.BrokenResourceError, trio.ClosedResourceError):
             pass  # the peer is gone; there is nobody left to tell
         finally:

@@ -1,0 +1,509 @@
+"""Clients in bad weather, against a real hypercorn trio worker (``docs/limits.md``).
+
+Each test plays one misbehaving client (``bench.rawclient``: wsproto over a raw socket, so it
+can reset, flood, stop reading, send what a browser never would) against an app served by
+hypercorn in the test's own trio loop, and asserts what the client and the handler see. Every
+wait is under ``trio.fail_after``; loops are bounded in count. ``python -m bench.faults`` plays
+the same scenarios against a hypercorn process and prints the figures.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pydantic
+import pytest
+import trio
+import trio.testing
+from live import all_tasks, serve
+
+from bench.rawclient import Closed, RawClient, Refused
+from triows import (
+    App,
+    Controller,
+    ControllerBase,
+    OutboxPolicy,
+    WebSocket,
+    WebSocketDisconnect,
+    WsBody,
+    get,
+    ws_route,
+)
+from triows._hypercorn import HypercornLink
+from triows.testing import LiveServer
+
+pytestmark = [pytest.mark.live, pytest.mark.faults]
+
+#: Seconds any one test may take.
+TIMEOUT = 10
+CHUNK = bytes(4096)
+
+
+class Recorder:
+    """What the handlers saw: how each connection ended, by route."""
+
+    def __init__(self) -> None:
+        self.ends: dict[str, list[tuple[int | None, str]]] = {}
+        self._send, self._ended = trio.open_memory_channel[tuple[str, int | None, str]](1000)
+        self.links: list[Any] = []
+
+    def end(self, route: str, websocket: WebSocket) -> None:
+        ended = (websocket.close_code, websocket.close_reason)
+        self.ends.setdefault(route, []).append(ended)
+        self._send.send_nowait((route, *ended))
+
+    async def next_end(self) -> tuple[str, int | None, str]:
+        return await self._ended.receive()
+
+
+class Item(pydantic.BaseModel):
+    name: str
+    count: int
+
+
+room: set[WebSocket] = set()
+
+
+@Controller("")
+class Faulty(ControllerBase):
+    @property
+    def recorder(self) -> Recorder:
+        recorder: Recorder = self.context.switch_to_websocket().get_client().app.state["rec"]
+        return recorder
+
+    @get("/health")
+    async def health(self) -> str:
+        return "ok"
+
+    @ws_route("/send-loop")
+    async def send_loop(self, websocket: WebSocket) -> None:
+        try:
+            await websocket.accept()
+            self.recorder.links.append(websocket._link)
+            while True:
+                await websocket.send_bytes(CHUNK)
+        finally:
+            self.recorder.end("send-loop", websocket)
+
+    @ws_route("/sender-task")
+    async def sender_task(self, websocket: WebSocket) -> None:
+        # The pattern the docs recommend: a sender on the connection's nursery, beside a reader.
+        async def send_forever() -> None:
+            while True:
+                await websocket.send_bytes(CHUNK)
+
+        try:
+            await websocket.accept()
+            websocket.nursery.start_soon(send_forever)
+            async for _ in websocket.iter_bytes():
+                pass
+        finally:
+            self.recorder.end("sender-task", websocket)
+
+    @ws_route("/echo")
+    async def echo(self, websocket: WebSocket) -> None:
+        try:
+            await websocket.accept()
+            async for data in websocket.iter_bytes():
+                await websocket.send_bytes(data)
+        finally:
+            self.recorder.end("echo", websocket)
+
+    @ws_route("/text-echo", max_message_size=1000)
+    async def text_echo(self, websocket: WebSocket) -> None:
+        try:
+            await websocket.accept()
+            async for text in websocket.iter_text():
+                await websocket.send_text(text)
+        finally:
+            self.recorder.end("text-echo", websocket)
+
+    @ws_route("/room", outbox=OutboxPolicy("close", max_messages=32))
+    async def room(self, websocket: WebSocket) -> None:
+        room.add(websocket)
+        try:
+            await websocket.accept()
+            async for text in websocket.iter_text():
+                for member in list(room):
+                    member.push_text(text)
+        finally:
+            room.discard(websocket)
+            self.recorder.end("room", websocket)
+
+    @ws_route("/idle", idle_timeout=0.5, heartbeat=("ping", "pong"))
+    async def idle(self, websocket: WebSocket) -> None:
+        try:
+            await websocket.accept()
+            async for text in websocket.iter_text():
+                await websocket.send_text(f"got {text}")
+        finally:
+            self.recorder.end("idle", websocket)
+
+    @ws_route("/slow-reader")
+    async def slow_reader(self, websocket: WebSocket) -> None:
+        await websocket.accept()
+        most = 0
+        count = 0
+        async for _ in websocket.iter_bytes():
+            most = max(most, websocket._inbox.pending)
+            count += 1
+            await trio.sleep(0.001)
+            if count == 300:
+                await websocket.send_text(json.dumps({"count": count, "most": most}))
+
+    @ws_route("/json", use_extra_handler=True, encoding="json", on_invalid="reply")
+    async def json_route(self, item: Item = WsBody()) -> None:
+        await self.context.switch_to_websocket().get_client().send_json({"ok": item.name})
+
+
+#: The raw clients a test opened; closed before its server stops.
+_opened: list[RawClient] = []
+
+
+async def _close_clients() -> None:
+    while _opened:
+        await _opened.pop().aclose()
+
+
+@pytest.fixture
+async def live() -> AsyncIterator[tuple[LiveServer, Recorder]]:
+    recorder = Recorder()
+    # A short close timeout: the stalled reader's connection is cut after it (not 5 s).
+    app = App(controllers=[Faulty], config={"WEBSOCKET_CLOSE_TIMEOUT": 1.0})
+    app.state["rec"] = recorder
+    async with serve(app) as server:
+        try:
+            yield server, recorder
+        finally:
+            await _close_clients()
+
+
+async def connect(server: LiveServer, path: str, **kwargs: Any) -> RawClient:
+    client = await RawClient.connect(server.host, server.port, path, **kwargs)
+    _opened.append(client)
+    return client
+
+
+async def health(server: LiveServer) -> str:
+    async with httpx.AsyncClient(base_url=server.url) as client:
+        response = await client.get("/health")
+        return f"{response.status_code} {response.text}"
+
+
+# -- the peer leaves in the middle of a send ---------------------------------------------------
+
+
+@pytest.mark.parametrize("route", ["send-loop", "sender-task"])
+@pytest.mark.parametrize(
+    ("leave", "code", "reason"),
+    [("reset", 1006, ""), ("fin", 1006, ""), ("close", 4000, "bye")],
+)
+async def test_a_sending_handler_ends_within_a_second_of_its_client_leaving(
+    live: tuple[LiveServer, Recorder], route: str, leave: str, code: int, reason: str
+) -> None:
+    server, recorder = live
+    with trio.fail_after(TIMEOUT):
+        client = await connect(server, f"/{route}")
+        assert await client.receive() == CHUNK
+    with trio.fail_after(1):
+        if leave == "reset":
+            await client.reset()
+        elif leave == "fin":
+            await client.aclose()
+        else:
+            await client.close(4000, "bye")
+        assert await recorder.next_end() == (route, code, reason)
+        assert await health(server) == "200 ok"  # the worker answers; nothing spins
+
+
+async def test_triows_links_to_hypercorns_stream(live: tuple[LiveServer, Recorder]) -> None:
+    # Every fault test relies on the link; if hypercorn's internals change, this says so first.
+    server, recorder = live
+    with trio.fail_after(TIMEOUT):
+        client = await connect(server, "/send-loop")
+        await client.receive()
+        await client.reset()
+        await recorder.next_end()
+    assert [type(link) for link in recorder.links] == [HypercornLink]
+
+
+async def test_every_send_is_a_checkpoint_before_and_after_the_peer_left(
+    live: tuple[LiveServer, Recorder],
+) -> None:
+    checked = trio.Event()
+
+    @Controller("")
+    class Probe(ControllerBase):
+        @ws_route("/probe")
+        async def probe(self, websocket: WebSocket) -> None:
+            await websocket.accept()
+            with trio.testing.assert_checkpoints():
+                await websocket.send_text("hello")
+            await websocket.receive_text()  # the client says "bye", then leaves
+            await websocket._inbox.wait_peer_left()
+            with trio.testing.assert_checkpoints(), pytest.raises(WebSocketDisconnect):
+                await websocket.send_text("nobody")
+            checked.set()
+
+    async with serve(App(controllers=[Probe])) as server:
+        with trio.fail_after(TIMEOUT):
+            client = await connect(server, "/probe")
+            assert await client.receive() == "hello"
+            await client.send_text("bye")
+            await client.reset()
+            await checked.wait()
+        await _close_clients()
+
+
+# -- no leak, ever -----------------------------------------------------------------------------
+
+
+async def test_twenty_clients_that_flood_and_reset_leave_no_handler_or_task(
+    live: tuple[LiveServer, Recorder],
+) -> None:
+    server, recorder = live
+    with trio.fail_after(TIMEOUT):
+        await trio.testing.wait_all_tasks_blocked()
+        baseline = len(all_tasks())
+        clients = [await connect(server, "/echo") for _ in range(20)]
+        with trio.move_on_after(0.5):  # until their sends block: nobody reads the echoes
+            async with trio.open_nursery() as nursery:
+                for client in clients:
+                    nursery.start_soon(client.flood, 4000, bytes(512))
+        for client in clients:
+            await client.reset()
+        ends = [await recorder.next_end() for _ in clients]
+        assert ends == [("echo", 1006, "")] * 20
+        await trio.testing.wait_all_tasks_blocked()  # hypercorn's connection tasks wind down
+        assert len(all_tasks()) == baseline
+
+
+async def test_a_busy_handler_reads_at_most_its_inbox_ahead_and_loses_nothing(
+    live: tuple[LiveServer, Recorder],
+) -> None:
+    server, _ = live
+    with trio.fail_after(TIMEOUT):
+        client = await connect(server, "/slow-reader")
+        await client.flood(300, b"x")
+        report = json.loads(await client.receive())
+    assert report["count"] == 300
+    assert 1 <= report["most"] <= 16  # WEBSOCKET_INBOX_SIZE; beyond it, TCP backpressure
+
+
+# -- a client that stopped reading -------------------------------------------------------------
+
+
+async def test_a_stalled_reader_is_closed_and_never_delays_the_others(
+    live: tuple[LiveServer, Recorder],
+) -> None:
+    server, recorder = live
+    count = 150
+    with trio.fail_after(TIMEOUT):
+        healthy = [await connect(server, "/room") for _ in range(19)]
+        stalled = await connect(server, "/room", receive_buffer=4096)
+        got = [0] * len(healthy)
+
+        async def listen(index: int) -> None:
+            for n in range(count):
+                with trio.fail_after(1):  # every message reaches every healthy member promptly
+                    assert await healthy[index].receive() == f"{n} " + "x" * 4000
+                got[index] += 1
+
+        async with trio.open_nursery() as nursery:
+            for index in range(len(healthy)):
+                nursery.start_soon(listen, index)
+            for n in range(count):
+                await healthy[0].send_text(f"{n} " + "x" * 4000)
+                await trio.sleep(0.002)
+        assert got == [count] * 19
+        route, code, reason = await recorder.next_end()
+    assert (route, code) == ("room", 1013)
+    assert reason == "slow consumer: more than 32 messages queued"
+    with trio.fail_after(1.0 + 1.0):  # its TCP connection is cut after the close timeout
+        closed = await stalled.receive_close()
+    assert closed.code in (1013, 1006)  # 1013 if the close frame got through before the cut
+
+
+# -- a client that went silent -----------------------------------------------------------------
+
+
+async def test_a_silent_client_is_closed_after_the_idle_timeout(
+    live: tuple[LiveServer, Recorder],
+) -> None:
+    server, recorder = live
+    with trio.fail_after(TIMEOUT):
+        client = await connect(server, "/idle")
+        start = trio.current_time()
+        closed = await client.receive_close()
+        waited = trio.current_time() - start
+        assert await recorder.next_end() == ("idle", 1001, "idle timeout")
+    assert (closed.code, closed.reason) == (1001, "idle timeout")
+    assert 0.5 <= waited < 0.5 * 1.5 + 0.3
+
+
+async def test_frames_and_heartbeats_keep_a_client_alive(
+    live: tuple[LiveServer, Recorder],
+) -> None:
+    server, _ = live
+    with trio.fail_after(TIMEOUT):
+        client = await connect(server, "/idle")
+        for n in range(8):  # 1.6 s, past three idle timeouts
+            await trio.sleep(0.2)
+            if n % 2:
+                await client.send_text("ping")
+                assert await client.receive() == "pong"  # answered by triows, not the handler
+            else:
+                await client.send_text(f"m{n}")
+                assert await client.receive() == f"got m{n}"
+        await client.close()
+
+
+async def test_unsolicited_pongs_count_as_activity(live: tuple[LiveServer, Recorder]) -> None:
+    from wsproto.events import Pong
+
+    server, _ = live
+    with trio.fail_after(TIMEOUT):
+        client = await connect(server, "/idle")
+        for _ in range(6):
+            await trio.sleep(0.2)
+            await client.stream.send_all(client.ws.send(Pong(b"")))
+        await client.send_text("still here")
+        assert await client.receive() == "got still here"
+        await client.close()
+
+
+# -- limits ------------------------------------------------------------------------------------
+
+
+async def test_a_message_over_the_limit_is_closed_with_1009(
+    live: tuple[LiveServer, Recorder],
+) -> None:
+    server, recorder = live
+    with trio.fail_after(TIMEOUT):
+        client = await connect(server, "/text-echo")
+        await client.send_text("a" * 1000)
+        assert await client.receive() == "a" * 1000
+        await client.send_text("b" * 1001)
+        closed = await client.receive_close()
+        assert await recorder.next_end() == ("text-echo", 1009, "message over 1000 bytes")
+    assert closed.code == 1009  # hypercorn's own close: it sends no reason
+
+
+async def test_the_default_limit_is_one_mebibyte(live: tuple[LiveServer, Recorder]) -> None:
+    server, recorder = live
+    with trio.fail_after(TIMEOUT):
+        client = await connect(server, "/echo")
+        await client.send_bytes(bytes(1 << 20))
+        assert await client.receive() == bytes(1 << 20)
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(client.send_bytes, bytes((1 << 20) + 1))
+            closed = await client.receive_close()
+        assert closed.code == 1009
+        assert await recorder.next_end() == ("echo", 1009, "message over 1048576 bytes")
+
+
+async def test_an_invalid_utf8_text_frame_is_closed_with_1007(
+    live: tuple[LiveServer, Recorder],
+) -> None:
+    server, recorder = live
+    with trio.fail_after(TIMEOUT):
+        client = await connect(server, "/text-echo")
+        await client.send_raw_text_frame(b"ok \xff\xfe")
+        closed = await client.receive_close()
+        route, code, reason = await recorder.next_end()
+    assert (closed.code, route, code) == (1007, "text-echo", 1007)
+    assert closed.reason == reason
+    assert "can't decode byte 0xff" in reason
+
+
+async def test_a_foreign_origin_is_refused_before_the_upgrade(
+    live: tuple[LiveServer, Recorder],
+) -> None:
+    server, _ = live
+    with trio.fail_after(TIMEOUT), pytest.raises(Refused) as refused:
+        await connect(server, "/echo", headers=[("Origin", "https://evil.example")])
+    assert refused.value.status == 403
+    assert json.loads(refused.value.body) == {
+        "detail": "Origin 'https://evil.example' is not allowed: add it to "
+        "WEBSOCKET_ALLOWED_ORIGINS (or the route's allowed_origins)"
+    }
+
+
+async def test_a_handshake_without_origin_is_not_a_browser_and_is_allowed(
+    live: tuple[LiveServer, Recorder],
+) -> None:
+    server, _ = live
+    with trio.fail_after(TIMEOUT):
+        client = await connect(server, "/echo")
+        await client.send_bytes(b"hi")
+        assert await client.receive() == b"hi"
+        await client.close()
+
+
+async def test_the_same_origin_is_allowed(live: tuple[LiveServer, Recorder]) -> None:
+    server, _ = live
+    origin = f"http://{server.host}:{server.port}"
+    with trio.fail_after(TIMEOUT):
+        client = await connect(server, "/echo", headers=[("Origin", origin)])
+        await client.send_bytes(b"hi")
+        assert await client.receive() == b"hi"
+        await client.close()
+
+
+async def test_a_big_invalid_message_gets_a_bounded_error_frame(
+    live: tuple[LiveServer, Recorder],
+) -> None:
+    server, _ = live
+    with trio.fail_after(TIMEOUT):
+        client = await connect(server, "/json")
+        await client.send_text(json.dumps({"name": ["x" * 900_000], "count": 1}))
+        frame = await client.receive()
+        await client.send_text(json.dumps({"name": "ok", "count": 1}))
+        assert json.loads(await client.receive()) == {"ok": "ok"}  # on_invalid="reply"
+        await client.close()
+    assert isinstance(frame, str)
+    assert len(frame) < 1024
+    assert json.loads(frame) == {
+        "code": 1008,
+        "errors": [
+            {
+                "type": "string_type",
+                "loc": ["body", "name"],
+                "msg": "Input should be a valid string",
+            }
+        ],
+    }
+
+
+async def test_an_oversized_message_never_reaches_a_handler_that_sends(
+    live: tuple[LiveServer, Recorder],
+) -> None:
+    # The handler sends while hypercorn is busy refusing the message: no send may spin.
+    server, recorder = live
+    with trio.fail_after(TIMEOUT):
+        client = await connect(server, "/send-loop", receive_buffer=1 << 20)
+        await client.receive()
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(client.send_bytes, bytes(2 << 20))
+            closed = await client.receive_close()
+        assert closed.code == 1009
+        assert await recorder.next_end() == ("send-loop", 1009, "message over 1048576 bytes")
+        assert await health(server) == "200 ok"
+
+
+async def test_close_reasons_reach_the_client_before_the_tcp_close(
+    live: tuple[LiveServer, Recorder],
+) -> None:
+    # triows waits (bounded) for the client's answer to its close frame: hypercorn drops the
+    # connection when the app returns, which would reset a client still sending.
+    server, _ = live
+    with trio.fail_after(TIMEOUT):
+        client = await connect(server, "/text-echo")
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(client.send_text, "z" * 200_000)
+            closed = await client.receive_close()
+    assert isinstance(closed, Closed)
+    assert closed.code == 1009
