@@ -486,3 +486,119 @@ async def test_cancelling_the_connection_ends_the_handler_and_its_background_tas
             async with client.websocket_connect("/long") as ws:
                 assert await ws.receive_text() == "ready"
     assert errors_logged(caplog) == []
+
+
+# -- admit: the browser's Origin, before anything else --------------------------------------
+
+guard_calls: list[str] = []
+
+
+class CountingGuard:
+    async def can_activate(self, context: Any) -> bool:
+        guard_calls.append("guard")
+        return True
+
+
+def origin_app(config: dict[str, Any] | None = None, **route: Any) -> App:
+    from triows import GuardCanActivate, Guards
+
+    class Counting(CountingGuard, GuardCanActivate):
+        pass
+
+    @Controller("")
+    class Origins(ControllerBase):
+        @ws_route("/ws", **route)
+        @Guards(Counting)
+        async def ws(self, websocket: WebSocket) -> None:
+            await websocket.accept()
+            await websocket.send_text("in")
+
+    return App(controllers=[Origins], config=config)
+
+
+FOREIGN = "https://evil.example"
+SAME = "http://testserver"
+
+
+@pytest.mark.parametrize(
+    ("config", "route", "origin", "admitted"),
+    [
+        (None, {}, None, True),  # not a browser: browsers always send Origin
+        (None, {}, SAME, True),  # the default is ["same-origin"]
+        (None, {}, "HTTP://TestServer:80", True),  # case and the default port do not matter
+        (None, {}, FOREIGN, False),
+        (None, {}, "http://testserver:8080", False),  # another port is another origin
+        (None, {}, "null", False),  # a sandboxed page or a file: not the site
+        ({"WEBSOCKET_ALLOWED_ORIGINS": None}, {}, FOREIGN, True),  # no check
+        ({"WEBSOCKET_ALLOWED_ORIGINS": ["*"]}, {}, FOREIGN, True),
+        ({"WEBSOCKET_ALLOWED_ORIGINS": [FOREIGN]}, {}, FOREIGN.upper(), True),
+        ({"WEBSOCKET_ALLOWED_ORIGINS": [FOREIGN]}, {}, SAME, False),
+        (None, {"allowed_origins": [FOREIGN, "same-origin"]}, FOREIGN, True),
+        ({"WEBSOCKET_ALLOWED_ORIGINS": None}, {"allowed_origins": []}, SAME, False),
+    ],
+)
+async def test_the_origin_is_checked_before_the_guards(
+    config: dict[str, Any] | None, route: dict[str, Any], origin: str | None, admitted: bool
+) -> None:
+    guard_calls.clear()
+    headers = {} if origin is None else {"Origin": origin}
+    with trio.fail_after(TIMEOUT):
+        async with AsyncTestClient(origin_app(config, **route), timeout=TIMEOUT) as client:
+            if admitted:
+                async with client.websocket_connect("/ws", headers=headers) as ws:
+                    assert await ws.receive_text() == "in"
+                assert guard_calls == ["guard"]
+                return
+            with pytest.raises(WebSocketDenied) as denied:
+                async with client.websocket_connect("/ws", headers=headers):
+                    pass
+    assert denied.value.status_code == 403
+    assert denied.value.json() == {
+        "detail": f"Origin {origin!r} is not allowed: add it to WEBSOCKET_ALLOWED_ORIGINS "
+        "(or the route's allowed_origins)"
+    }
+    assert guard_calls == []  # refused before any guard ran
+
+
+@pytest.mark.parametrize(
+    ("option", "message"),
+    [
+        ({"idle_timeout": 0}, "idle_timeout= must be a number of seconds above 0, or None, got 0"),
+        ({"max_message_size": "1MB"}, "max_message_size= must be a whole number of at least 1, "
+         "got '1MB'"),
+        ({"allowed_origins": "same-origin"}, "allowed_origins= must be a list of origins such as "
+         '["https://app.example.com", "same-origin"], or None, got \'same-origin\''),
+        ({"heartbeat": ("", "pong")}, "heartbeat= must be a (ping, pong) pair of texts such as "
+         "(\"ping\", \"pong\"), got ('', 'pong')"),
+        ({"outbox": "close"}, "outbox= takes an OutboxPolicy(...), got 'close'"),
+    ],
+)  # fmt: skip
+def test_a_route_setting_is_checked_when_the_handler_is_decorated(
+    option: dict[str, Any], message: str
+) -> None:
+    from triows import ConfigurationError
+
+    with pytest.raises(ConfigurationError) as refused:
+
+        class Bad(ControllerBase):
+            @ws_route("/bad", **option)
+            async def handler(self, websocket: WebSocket) -> None: ...
+
+    said = str(refused.value)
+    assert said.startswith("@ws_route('/bad') on ")
+    assert said.endswith(f".Bad.handler: {message}")
+
+
+def test_an_outbox_policy_field_is_checked_too() -> None:
+    from triows import ConfigurationError, OutboxPolicy
+
+    with pytest.raises(ConfigurationError) as refused:
+
+        class Bad(ControllerBase):
+            @ws_route("/bad", outbox=OutboxPolicy("drop", max_messages=0))
+            async def handler(self, websocket: WebSocket) -> None: ...
+
+    assert str(refused.value).endswith(
+        ".Bad.handler: OutboxPolicy(on_full=...) must be one of block, "
+        "drop_oldest, drop_newest, close, got 'drop'"
+    )

@@ -1057,3 +1057,141 @@ async def test_an_idle_connection_keeps_five_frames_of_triows() -> None:
                 "_Messages.__anext__",
                 "Inbox.get",
             ]
+
+
+# -- the state machine, row by row ---------------------------------------------------------
+
+S, E = WebSocketState, triows.websocket.Event
+ROWS = {
+    (S.CONNECTING, E.ACCEPT): S.CONNECTED,
+    (S.CONNECTING, E.DENY): S.DENIED,
+    (S.CONNECTING, E.CLOSE): S.CLOSED,
+    (S.CONNECTING, E.END): S.CLOSING,
+    (S.CONNECTING, E.PEER_LEFT): S.DISCONNECTED,
+    (S.CONNECTED, E.CLOSE): S.CLOSED,
+    (S.CONNECTED, E.END): S.CLOSING,
+    (S.CONNECTED, E.PEER_LEFT): S.DISCONNECTED,
+    (S.CLOSING, E.CLOSE): S.CLOSED,
+    (S.CLOSING, E.END): S.CLOSING,
+    (S.CLOSING, E.PEER_LEFT): S.CLOSING,
+    **{
+        (s, e): s
+        for s in (S.CLOSED, S.DENIED, S.DISCONNECTED)
+        for e in (E.CLOSE, E.END, E.PEER_LEFT)
+    },
+}  # fmt: skip
+
+
+def test_the_state_table_is_the_one_documented() -> None:
+    assert triows.websocket.TRANSITIONS == ROWS
+
+
+@pytest.mark.parametrize(("state", "event"), [(s, e) for s in S for e in E])
+def test_each_state_and_event(state: WebSocketState, event: Any) -> None:
+    ws = FakeASGI().websocket()
+    ws._conn_state = state
+    ws.close_code, ws.close_reason = 4999, "earlier"
+    if (state, event) not in ROWS:
+        with pytest.raises(WebSocketStateError) as refused:
+            ws._move(event, 4000, "now")
+        assert str(refused.value) == (
+            f"cannot take {event.value!r} when the websocket is {state.name}"
+        )
+        assert ws.connection_state is state
+        return
+    ws._move(event, 4000, "now")
+    after = ROWS[state, event]
+    assert ws.connection_state is after
+    # Leaving CONNECTING or CONNECTED for an end records how it ended; a deny records nothing,
+    # and once it has ended, later facts do not overwrite the first.
+    recorded = state in (S.CONNECTING, S.CONNECTED) and after not in (S.CONNECTED, S.DENIED)
+    assert (ws.close_code, ws.close_reason) == ((4000, "now") if recorded else (4999, "earlier"))
+    assert ws._accepted is (event is E.ACCEPT)
+
+
+def test_the_connection_state_is_read_only() -> None:
+    ws = FakeASGI().websocket()
+    with pytest.raises(AttributeError):
+        ws.connection_state = WebSocketState.CONNECTED  # type: ignore[misc]
+    assert ws.connection_state is WebSocketState.CONNECTING
+
+
+async def test_what_the_client_sent_before_leaving_is_still_received() -> None:
+    got: list[Any] = []
+    left = trio.Event()
+
+    async def handler(self: Any, websocket: WebSocket) -> None:
+        await websocket.accept()
+        await left.wait()
+        got.append(websocket.connection_state)
+        with pytest.raises(WebSocketDisconnect):
+            await websocket.send_text("too late")  # the peer is gone: sends know at once
+        got.extend([await websocket.receive_text(), await websocket.receive_text()])
+        got.append(await websocket.receive())
+        got.append(await failure_of(websocket.receive()))
+
+    with trio.fail_after(TIMEOUT):
+        async with connect(make_app(handler)) as ws:
+            await ws.send_text("one")
+            await ws.send_text("two")
+            await ws.close(4001, "bye")
+            left.set()
+    assert got[:4] == [WebSocketState.DISCONNECTED, "one", "two", {
+        "type": "websocket.disconnect", "code": 4001, "reason": "bye"
+    }]  # fmt: skip
+    assert isinstance(got[4], WebSocketDisconnect)
+    assert (got[4].code, got[4].reason) == (4001, "bye")
+
+
+async def test_a_handler_that_ignores_its_ended_connection_is_cancelled_in_time(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    ends: list[tuple[str, float]] = []
+
+    async def handler(self: Any, websocket: WebSocket) -> None:
+        await websocket.accept()
+        try:
+            await trio.sleep_forever()  # not receiving, not sending
+        except trio.Cancelled:
+            ends.append(("cancelled", trio.current_time()))
+            raise
+
+    app = make_app(handler, config={"WEBSOCKET_CLOSE_TIMEOUT": 2.0})
+    with trio.fail_after(TIMEOUT * 10):
+        async with connect(app) as ws:  # the client waits (3 s at most) for the app to end
+            start = trio.current_time()
+            await ws.close()
+    assert ends == [("cancelled", start + 2.0)]
+
+
+async def test_on_an_unknown_server_a_pump_takes_the_messages_as_they_come() -> None:
+    # Neither hypercorn nor the test client: plain ASGI callables. The connection then runs a
+    # task of its own that receives, so a handler that only sends still learns its peer left.
+    to_app, app_receive = trio.open_memory_channel[dict[str, Any]](100)
+    sent: list[dict[str, Any]] = []
+    ended: list[int | None] = []
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)  # returns without a checkpoint, as hypercorn does once closed
+
+    async def handler(self: Any, websocket: WebSocket) -> None:
+        await websocket.accept()
+        try:
+            while True:
+                with trio.testing.assert_checkpoints():
+                    await websocket.send_text("tick")
+        finally:
+            ended.append(websocket.close_code)
+
+    app = make_app(handler)
+    scope = {"type": "websocket", "path": "/ws", "headers": [], "query_string": b"",
+             "subprotocols": [], "extensions": {}}  # fmt: skip
+    to_app.send_nowait({"type": "websocket.connect"})
+    with trio.fail_after(TIMEOUT):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(app, scope, app_receive.receive, send)
+            while len(sent) < 100:
+                await trio.lowlevel.checkpoint()
+            to_app.send_nowait({"type": "websocket.disconnect", "code": 4002})
+    assert ended == [4002]
+    assert sent[0] == {"type": "websocket.accept", "subprotocol": None}

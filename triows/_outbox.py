@@ -114,11 +114,9 @@ class Outbox:
                 return False
             if on_full == "block":
                 raise trio.WouldBlock
-            frames = self._frames
-            while over is not None and frames and frames[0].done is None:
-                self._bytes -= frames.popleft().size
+            while over is not None and self._drop_oldest_pushed():
                 over = self._over(size, now)
-            if over is not None:  # only frames someone awaits are left in front
+            if over is not None:  # only frames someone awaits are left
                 return False
         self._append(_Frame(message, size, now, None))
         return True
@@ -140,6 +138,15 @@ class Outbox:
         self._frames.append(frame)
         self._bytes += frame.size
         self._idle.unpark()
+
+    def _drop_oldest_pushed(self) -> bool:
+        """Drop the oldest queued frame nobody awaits; whether there was one."""
+        for index, frame in enumerate(self._frames):
+            if frame.done is None:
+                del self._frames[index]
+                self._bytes -= frame.size
+                return True
+        return False
 
     def _over(self, size: int, now: float) -> str | None:
         """Which limit a new frame of ``size`` would break, if any."""
