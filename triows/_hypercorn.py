@@ -41,9 +41,11 @@ the installed version, and :func:`attach` checks the shape it relies on before u
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, cast
 
 import trio
+from wsproto.connection import ConnectionState
+from wsproto.events import BytesMessage, CloseConnection, TextMessage
 
 from ._inbox import Inbox
 from ._types import Message, Receive, Send
@@ -59,7 +61,18 @@ class HypercornLink:
         channel: The memory channel hypercorn's ``receive`` reads.
     """
 
-    __slots__ = ("channel", "close_frame", "stream")
+    __slots__ = (
+        "_accept",
+        "_connection",
+        "_events",
+        "_inbox",
+        "_max_size",
+        "_on_too_big",
+        "_size",
+        "channel",
+        "close_frame",
+        "stream",
+    )
 
     #: hypercorn refuses a message over ``stream.buffer.max_length`` itself.
     limits_size = True
@@ -69,6 +82,7 @@ class HypercornLink:
         self.channel = channel
         #: The ``(code, reason)`` of the client's close frame (or of wsproto's refusal).
         self.close_frame: tuple[int, str] | None = None
+        self._size = 0
 
     def first_message(self) -> Message:
         """The ``websocket.connect`` hypercorn queued before the app started."""
@@ -77,8 +91,9 @@ class HypercornLink:
     def install(self, inbox: Inbox, max_message_size: int, on_too_big: Callable[[], None]) -> None:
         """From now on, hypercorn delivers to ``inbox`` and refuses oversized messages.
 
-        wsproto's connection is watched (:meth:`watch`) from the moment hypercorn makes it,
-        inside the accept, before any frame of the client can be read.
+        wsproto's connection is watched (:meth:`_watched`) from the moment hypercorn makes it,
+        inside the accept, before any frame of the client can be read. Bound methods rather
+        than closures: an idle connection keeps them, and a closure with its cells costs more.
         """
         stream = self.stream
         stream.buffer.max_length = max_message_size
@@ -91,56 +106,53 @@ class HypercornLink:
                 if message["type"] == "websocket.disconnect":
                     inbox.end(message)
             return
+        self._inbox = inbox
+        self._max_size = max_message_size
+        self._on_too_big = on_too_big
         stream.app_put = inbox.put
         handshake = stream.handshake
-        accept = handshake.accept
+        self._accept = handshake.accept
+        handshake.accept = self._accepting
 
-        def accepting(*args: Any) -> Any:
-            status, headers, connection = accept(*args)
-            self.watch(connection, inbox, max_message_size, on_too_big)
-            return status, headers, connection
+    def _accepting(self, *args: Any) -> Any:
+        """Hypercorn's ``Handshake.accept``, then the watch on the connection it made."""
+        status, headers, connection = self._accept(*args)
+        self._connection = connection
+        self._events = connection.events
+        connection.events = self._watched
+        return status, headers, connection
 
-        handshake.accept = accepting
-
-    def watch(
-        self, connection: Any, inbox: Inbox, max_message_size: int, on_too_big: Callable[[], None]
-    ) -> None:
-        """Watch wsproto's events for the accepted ``connection``.
+    def _watched(self) -> Iterator[Any]:
+        """Wsproto's ``events()``, seen on the way to hypercorn.
 
         Every event counts as activity; a close frame (the client's, or the one wsproto makes up
-        when it cannot parse the client's frames) ends ``inbox`` with its real code at once; a
-        message growing past ``max_message_size`` calls ``on_too_big`` before hypercorn sees
-        that part of it (hypercorn then closes with 1009 itself).
+        when it cannot parse the client's frames) ends the inbox with its real code at once; a
+        message growing past the limit calls ``on_too_big`` before hypercorn sees that part of
+        it (hypercorn then closes with 1009 itself).
         """
-        from wsproto.connection import ConnectionState
-        from wsproto.events import BytesMessage, CloseConnection, TextMessage
-
-        events = connection.events
-        link = self
-        size = 0
-
-        def watched() -> Iterator[Any]:
-            nonlocal size
-            for event in events():
-                inbox.frames += 1
-                if isinstance(event, (TextMessage, BytesMessage)):
-                    size = size + len(event.data)
-                    if size > max_message_size:
-                        on_too_big()
-                    if event.message_finished:
-                        size = 0
-                elif type(event) is CloseConnection:
-                    code, reason = event.code, event.reason or ""
-                    link.close_frame = (code, reason)
-                    if connection.state is ConnectionState.OPEN:
-                        # wsproto could not parse the client's frames and yields a close of its
-                        # own without changing state; hypercorn answers a close only in
-                        # REMOTE_CLOSING (otherwise it drops the TCP connection unannounced).
-                        connection._state = ConnectionState.REMOTE_CLOSING
-                    inbox.end({"type": "websocket.disconnect", "code": code, "reason": reason})
-                yield event
-
-        connection.events = watched
+        inbox = self._inbox
+        for event in self._events():
+            inbox.frames += 1
+            if isinstance(event, (TextMessage, BytesMessage)):
+                self._size += len(event.data)
+                if self._size > self._max_size:
+                    self._on_too_big()
+                if event.message_finished:
+                    self._size = 0
+            elif type(event) is CloseConnection:
+                code, reason = event.code, event.reason or ""
+                self.close_frame = (code, reason)
+                connection = self._connection
+                if connection.state is ConnectionState.OPEN:
+                    # wsproto could not parse the client's frames and yields a close of its own
+                    # without changing state; hypercorn answers a close only in REMOTE_CLOSING
+                    # (otherwise it drops the TCP connection unannounced).
+                    connection._state = ConnectionState.REMOTE_CLOSING
+                # The peer is gone for the app at once (no send may spin meanwhile), but the
+                # handler is woken when hypercorn is done answering (its own disconnect).
+                ended = {"type": "websocket.disconnect", "code": code, "reason": reason}
+                inbox.end(ended, final=False)
+            yield event
 
     async def abort(self) -> None:
         """Close the stream now, as hypercorn does when an app ends (no close frame)."""
@@ -151,17 +163,26 @@ class HypercornLink:
             await stream.send(StreamClosed(stream_id=stream.stream_id))
 
 
+#: The classes :func:`attach` has checked the shape of: (hypercorn's stream, the channel).
+_checked: tuple[type, type] | None = None
+
+
 def attach(receive: Receive, send: Send) -> HypercornLink | None:
     """The link of a connection served by hypercorn's trio worker, or ``None``."""
+    global _checked
     stream = getattr(send, "__self__", None)
-    kind = type(stream)
+    channel = getattr(receive, "__self__", None)
+    kinds = (type(stream), type(channel))
+    if kinds == _checked:  # every connection after the first
+        return HypercornLink(stream, cast("trio.MemoryReceiveChannel[Message]", channel))
+    kind = kinds[0]
     if kind.__name__ != "WSStream" or kind.__module__ != "hypercorn.protocol.ws_stream":
         return None
-    channel = getattr(receive, "__self__", None)
     if not isinstance(channel, trio.MemoryReceiveChannel):
         return None
     buffer = getattr(stream, "buffer", None)
     needed = ("app_put", "closed", "handshake", "send", "stream_id")
     if not all(hasattr(stream, name) for name in needed) or not hasattr(buffer, "max_length"):
         return None
+    _checked = kinds
     return HypercornLink(stream, channel)

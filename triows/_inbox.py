@@ -46,6 +46,7 @@ class Inbox:
         "_busy",
         "_direct",
         "_ended",
+        "_final_event",
         "_left_event",
         "_limit",
         "_max_size",
@@ -56,6 +57,7 @@ class Inbox:
         "_space",
         "_waiter",
         "end_taken",
+        "final",
         "frames",
         "heartbeat",
     )
@@ -79,6 +81,9 @@ class Inbox:
         self._ended: Message | None = None
         self._peer_left: Message | None = None
         self._left_event: trio.Event | None = None
+        self._final_event: trio.Event | None = None
+        #: Whether the server has delivered the end of the stream (it is done with it).
+        self.final = False
         self._direct = direct
         #: Whether ``receive()`` has returned the end message (it does so once).
         self.end_taken = False
@@ -135,19 +140,26 @@ class Inbox:
                 return
         queue.append(message)
 
-    def end(self, message: Message) -> None:
+    def end(self, message: Message, *, final: bool = True) -> None:
         """The server reports the end of the connection (``message``, a disconnect).
 
-        The first end (this, or :meth:`interrupt`) is what the handler is woken with; the
-        peer's leaving is recorded whenever it comes (``on_end`` is called once for it).
+        With ``final=False`` the peer's close frame has arrived but the server is still
+        answering it (hypercorn): the peer counts as gone (``on_end`` is called, sends stop) but
+        a waiting handler is woken only by the final end, once the server is done with the
+        stream. The first message is the one the handler gets (it has the real close code).
         """
-        if self._peer_left is not None:
-            return
-        self._peer_left = message
-        if self._left_event is not None:
-            self._left_event.set()
-        self.interrupt(message)
-        self._on_end(message)
+        first = self._peer_left is None
+        if first:
+            self._peer_left = message
+            if self._left_event is not None:
+                self._left_event.set()
+            self._on_end(message)
+        if final and not self.final:
+            self.final = True
+            if self._final_event is not None:
+                self._final_event.set()
+            assert self._peer_left is not None
+            self.interrupt(self._peer_left)
 
     def interrupt(self, message: Message) -> None:
         """The connection is over (triows decided it): wake the handler with ``message``.
@@ -168,6 +180,13 @@ class Inbox:
     def peer_left(self) -> bool:
         """Whether the server has reported that the peer left."""
         return self._peer_left is not None
+
+    async def wait_final(self) -> None:
+        """Wait until the server is done with the stream (it has delivered its end)."""
+        if not self.final:
+            if self._final_event is None:
+                self._final_event = trio.Event()
+            await self._final_event.wait()
 
     async def wait_peer_left(self) -> None:
         """Wait until the peer has left (its close answered ours, say)."""

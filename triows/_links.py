@@ -40,8 +40,11 @@ class Link(Protocol):
 
 def attach(receive: Receive, send: Send) -> Link | None:
     """The link of a connection whose ASGI callables are ``receive`` and ``send``, if any."""
+    found = _hypercorn.attach(receive, send)
+    if found is not None:
+        return found
     offer = getattr(getattr(send, "__self__", None), "__triows_link__", None)
     if offer is not None:
         link: Link = offer()
         return link
-    return _hypercorn.attach(receive, send)
+    return None

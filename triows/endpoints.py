@@ -278,8 +278,7 @@ class WebSocketEndpoint:
                     if instance is not None:
                         await self.driver(websocket, instance, arguments)
                 finally:
-                    with trio.CancelScope(shield=True):
-                        await websocket._settle()
+                    await websocket._settle()
                     websocket._closed_nursery()
                     if nursery.child_tasks:  # nothing to cancel on most connections
                         nursery.cancel_scope.cancel()

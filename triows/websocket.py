@@ -63,6 +63,10 @@ MAX_REASON_BYTES = 123
 class WebSocketState(enum.Enum):
     """Where a connection stands, from the application's side (see the module table)."""
 
+    # Members are singletons compared by identity: hash them so too, in C (Enum's own __hash__
+    # is a Python function, and the state table is looked up on every transition).
+    __hash__ = object.__hash__
+
     CONNECTING = "connecting"
     CONNECTED = "connected"
     CLOSING = "closing"
@@ -73,6 +77,8 @@ class WebSocketState(enum.Enum):
 
 class Event(enum.Enum):
     """What moves a connection from one state to another."""
+
+    __hash__ = object.__hash__
 
     #: The app accepted the handshake.
     ACCEPT = "accept"
@@ -225,6 +231,7 @@ class WebSocket(HTTPConnection):
         "_conn_state",
         "_connect_pending",
         "_finished",
+        "_grace",
         "_idle",
         "_inbox",
         "_link",
@@ -259,6 +266,7 @@ class WebSocket(HTTPConnection):
         self._outbox: Outbox | None = None
         self._timers: Timers | None = None
         self._idle: _IdleWatch | None = None
+        self._grace: Timer | None = None
         #: The subprotocol chosen by ``accept()``, if any.
         self.accepted_subprotocol: str | None = None
         #: The code the connection ended with (sent or received), once it has ended.
@@ -358,9 +366,6 @@ class WebSocket(HTTPConnection):
         self._move(Event.END, code, truncate_reason(reason))
         self._inbox.interrupt({"type": "websocket.disconnect", "code": code, "reason": reason})
         self._stop_sending()
-        timers = self._timers
-        if timers is not None and self._link is not None:
-            timers.call_later(self._settings.close_timeout, self._reap)
 
     def _peer_left(self, message: Message) -> None:
         """The server reported that the peer left (the inbox's ``on_end``)."""
@@ -374,22 +379,33 @@ class WebSocket(HTTPConnection):
         self._stop_sending()
 
     def _stop_sending(self) -> None:
-        """The connection has ended: no more frames, no more timers; the handler gets a grace."""
+        """The connection has ended: no more frames, no more idle checks, and a grace.
+
+        A handler that goes on regardless (awaiting something else) is cancelled once the close
+        timeout has passed; one stuck in a write to a client that stopped reading is freed by
+        cutting the TCP connection (hypercorn's writes cannot be cancelled otherwise).
+        """
         if self._outbox is not None:
             self._outbox.fail()
         if self._idle is not None:
             self._idle.stop()
+        timers = self._timers
+        if self._grace is None and self._nursery is not None and timers is not None:
+            self._grace = timers.call_later(self._settings.close_timeout, self._grace_over)
+
+    def _grace_over(self) -> None:
+        """A timer: the connection ended a close timeout ago; end what still runs."""
         nursery = self._nursery
-        if nursery is not None:  # a handler that goes on regardless is cancelled in time
-            scope = nursery.cancel_scope
-            scope.deadline = min(scope.deadline, trio.current_time() + self._settings.close_timeout)
+        if nursery is not None:
+            nursery.cancel_scope.cancel()
+        self._reap()
 
     def _too_big(self) -> None:
         size = self._settings.max_message_size
         self._end(CloseCode.MESSAGE_TOO_BIG, f"message over {size} bytes")
 
     def _reap(self) -> None:
-        """A timer: the connection ended a close timeout ago; cut it if it still runs."""
+        """A timer: a close did not complete in time; cut the connection if it still runs."""
         if not self._finished and self._link is not None and self._timers is not None:
             self._timers.nursery.start_soon(self._link.abort)
 
@@ -399,14 +415,18 @@ class WebSocket(HTTPConnection):
             await self._write_frame({"type": "websocket.send", "text": heartbeat[1]})
 
     async def _settle(self) -> None:
-        """Before the connection's nursery closes: let queued frames go out, in time."""
+        """Before the connection's nursery closes: let queued frames go out, in time.
+
+        Shielded (the nursery may be cancelled already) and bounded by the close timeout.
+        """
         outbox = self._outbox
         if outbox is None or not outbox.busy:
             return
-        with trio.move_on_after(self._settings.close_timeout):
-            await outbox.flush()
-        if outbox.busy and self._link is not None:
-            await self._link.abort()  # the writer is stuck in a write nothing else can end
+        with trio.CancelScope(shield=True):
+            with trio.move_on_after(self._settings.close_timeout):
+                await outbox.flush()
+            if outbox.busy and self._link is not None:
+                await self._link.abort()  # the writer is stuck in a write nothing else can end
 
     async def _finish(self, code: int, reason: str, *, linger: bool = True) -> None:
         """Close if still open, ignoring a vanished peer; called once the handler has ended.
@@ -421,7 +441,13 @@ class WebSocket(HTTPConnection):
         if state is WebSocketState.CONNECTING:
             code, reason = CloseCode.NORMAL, ""
         elif state is not WebSocketState.CONNECTED and state is not WebSocketState.CLOSING:
-            self._finished = True
+            inbox = self._inbox
+            if self._link is not None and inbox.peer_left and not inbox.final:
+                # The peer's close frame came while the handler sent; hypercorn answers it
+                # still, and would drop the TCP connection unanswered if the app returned now.
+                with trio.move_on_after(self._settings.close_timeout):
+                    await inbox.wait_final()
+            self._done()
             return
         timers = self._timers
         timer: Timer | None = None
@@ -435,9 +461,15 @@ class WebSocket(HTTPConnection):
         except (OSError, trio.BrokenResourceError, trio.ClosedResourceError):
             pass  # the peer is gone; there is nobody left to tell
         finally:
-            self._finished = True
+            self._done()
             if timer is not None:
                 timer.cancel()
+
+    def _done(self) -> None:
+        """The connection is over for good: drop the timers that still refer to it."""
+        self._finished = True
+        if self._grace is not None:
+            self._grace.cancel()
 
     def _closed_nursery(self) -> None:
         self._nursery = None
@@ -785,9 +817,11 @@ class WebSocket(HTTPConnection):
             return
         if raw and not inbox.end_taken and state is not WebSocketState.CLOSED:
             return
-        await trio.lowlevel.checkpoint()
+        if state is WebSocketState.DISCONNECTED and not inbox.final:
+            return  # the server is still answering the peer's close: its end comes next
         if iterating:
-            raise StopAsyncIteration
+            raise StopAsyncIteration  # the loop ends: nothing to spin on
+        await trio.lowlevel.checkpoint()  # a loop that catches this must still yield
         raise self._disconnect()
 
     async def _refuse_send(self) -> None:
