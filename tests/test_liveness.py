@@ -16,7 +16,7 @@ import trio
 import trio.testing
 
 from triows import App, Controller, ControllerBase, WebSocket, WebSocketDisconnect, ws_route
-from triows._timers import Timers
+from triows._timers import GRID, Timers
 from triows.testing import AsyncTestClient, AsyncWebSocketTestSession
 
 #: The idle timeout of the routes here, in (mock) seconds.
@@ -141,7 +141,32 @@ async def test_timers_call_in_time_order_and_skip_cancelled_ones(
         skipped.cancel()
         await trio.sleep(60)
         nursery.cancel_scope.cancel()
-    assert calls == [("six", start + 6), ("ten", start + 10), ("thirty", start + 30)]
+    assert [name for name, _ in calls] == ["six", "ten", "thirty"]
+    for (_, when), due in zip(calls, (6, 10, 30), strict=True):
+        assert start + due <= when <= start + due + GRID  # never early, at most a grid late
+
+
+async def test_timers_due_in_one_slot_are_called_in_one_wake_up(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    timers = Timers()
+    calls: list[float] = []
+    async with trio.open_nursery() as nursery:
+        await nursery.start(timers.run)
+        for n in range(100):
+            timers.call_later(1 + n * GRID / 200, lambda: calls.append(trio.current_time()))
+        await trio.sleep(2)
+        nursery.cancel_scope.cancel()
+    assert len(calls) == 100
+    assert len(set(calls)) <= 2
+
+
+async def test_cancelled_timers_are_dropped_in_bulk() -> None:
+    timers = Timers()
+    for _ in range(200):
+        timers.call_later(60, print).cancel()
+    timers.call_later(60, print)
+    assert len(timers._heap) < 100
     assert not timers.running
 
 

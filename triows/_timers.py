@@ -9,6 +9,11 @@ own nursery instead.
 
 Callbacks are plain functions, run in the timers' task one after another; anything that must
 await is started in :attr:`Timers.nursery`.
+
+Moments are rounded up to a grid of :data:`GRID` seconds: every call due in one slot is made by
+one wake-up of the task, so a thousand connections that end in a second cost a few wake-ups,
+not a thousand. Most calls are cancelled before they are due (the connection ended in time);
+their entries are dropped in bulk once they are half the heap.
 """
 
 from __future__ import annotations
@@ -23,33 +28,44 @@ import trio
 
 from ._logging import logger
 
-__all__ = ["Timer", "Timers"]
+__all__ = ["GRID", "Timer", "Timers"]
+
+#: Seconds between the moments a call can be made at: a call is never early, at most this late.
+GRID = 0.125
 
 
 class Timer:
     """One pending call; :meth:`cancel` it if it is no longer wanted."""
 
-    __slots__ = ("args", "fn", "when")
+    __slots__ = ("_timers", "args", "fn", "when")
 
-    def __init__(self, when: float, fn: Callable[..., Any], args: tuple[Any, ...]) -> None:
+    def __init__(
+        self, timers: Timers, when: float, fn: Callable[..., Any], args: tuple[Any, ...]
+    ) -> None:
+        self._timers: Timers | None = timers
         self.when = when
         self.fn: Callable[..., Any] | None = fn
         self.args = args
 
     def cancel(self) -> None:
         """Do not call it (a no-op once it has run)."""
-        self.fn = None
-        self.args = ()
+        timers = self._timers
+        if timers is not None:
+            self._timers = None
+            self.fn = None
+            self.args = ()
+            timers._cancelled += 1
 
 
 class Timers:
     """Calls at given moments, for every connection of an app, from one task."""
 
-    __slots__ = ("_counter", "_heap", "_nursery", "_sleep")
+    __slots__ = ("_cancelled", "_counter", "_heap", "_nursery", "_sleep")
 
     def __init__(self) -> None:
         self._heap: list[tuple[float, int, Timer]] = []
         self._counter = itertools.count()
+        self._cancelled = 0
         self._nursery: trio.Nursery | None = None
         self._sleep: trio.CancelScope | None = None
 
@@ -66,9 +82,14 @@ class Timers:
         return self._nursery
 
     def call_at(self, when: float, fn: Callable[..., Any], *args: Any) -> Timer:
-        """Call ``fn(*args)`` once at trio time ``when`` (or soon after)."""
-        timer = Timer(when, fn, args)
+        """Call ``fn(*args)`` once at trio time ``when`` (at most :data:`GRID` after)."""
+        when = math.ceil(when / GRID) * GRID
+        timer = Timer(self, when, fn, args)
         heap = self._heap
+        if self._cancelled > 64 and self._cancelled * 2 > len(heap):
+            heap[:] = [entry for entry in heap if entry[2].fn is not None]
+            heapq.heapify(heap)
+            self._cancelled = 0
         heapq.heappush(heap, (when, next(self._counter), timer))
         if self._sleep is not None and heap[0][2] is timer:
             self._sleep.deadline = when  # earlier than what the task sleeps until
@@ -94,12 +115,15 @@ class Timers:
                     while heap and heap[0][0] <= now:
                         timer = heapq.heappop(heap)[2]
                         fn, args = timer.fn, timer.args
-                        timer.cancel()
-                        if fn is not None:
-                            try:
-                                fn(*args)
-                            except Exception:  # a bug in triows: say so, keep the others
-                                logger.exception("a timer failed")
+                        if fn is None:
+                            self._cancelled -= 1
+                            continue
+                        timer._timers = None  # it has run: cancelling it now does nothing
+                        timer.fn, timer.args = None, ()
+                        try:
+                            fn(*args)
+                        except Exception:  # a bug in triows: say so, keep the others
+                            logger.exception("a timer failed")
             finally:
                 self._nursery = None
                 self._sleep = None

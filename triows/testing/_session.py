@@ -111,8 +111,11 @@ class AsyncWebSocketTestSession(SessionBase):
             self._app_outbox.close()
 
     async def _app_send(self, message: Message) -> None:
+        # A checkpoint, as a real server's send is (it takes the socket's lock and writes).
+        await trio.lowlevel.checkpoint_if_cancelled()
         with contextlib.suppress(trio.ClosedResourceError):  # the app sent after returning
             self._app_outbox.send_nowait(message)
+        await trio.lowlevel.cancel_shielded_checkpoint()
 
     async def _tell_app(self, message: Message) -> None:
         if self._app_finished.is_set():
