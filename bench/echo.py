@@ -726,6 +726,7 @@ def check_targets(summary: dict[str, Any], runs: list[dict[str, Any]]) -> list[d
                 met = measured >= target.min_ratio
             else:
                 met = measured <= (target.max_excess or 0.0)
+        per_round = _paired(mine, target.system, target.versus, how)
         checked.append(
             {
                 "scenario": target.scenario,
@@ -736,8 +737,31 @@ def check_targets(summary: dict[str, Any], runs: list[dict[str, Any]]) -> list[d
                 "min_ratio": target.min_ratio,
                 "max_excess_kib": target.max_excess,
                 "measured": measured,
-                "per_round": _paired(mine, target.system, target.versus, how),
+                "per_round": per_round,
                 "met": met,
+                "verdict": verdict(target, met, per_round),
             }
         )
     return checked
+
+
+def verdict(target: Target, met: bool | None, per_round: list[float]) -> str:
+    """``met`` or ``missed`` when every round agrees with the median, ``noise`` otherwise.
+
+    On a shared machine one round can land on either side of a goal that the median only just
+    meets or misses; the verdict says so instead of pretending the median settles it.
+    """
+    if met is None:
+        return "unknown"
+    if len(per_round) < 2:
+        return "met" if met else "missed"
+    if target.min_ratio is not None:
+        all_met, all_missed = min(per_round) >= target.min_ratio, max(per_round) < target.min_ratio
+    else:
+        limit = target.max_excess or 0.0
+        all_met, all_missed = max(per_round) <= limit, min(per_round) > limit
+    if all_met:
+        return "met"
+    if all_missed:
+        return "missed"
+    return "noise"

@@ -216,7 +216,7 @@ def idle_table(summary: dict[str, Any]) -> Table:
 
 
 def target_table(targets: list[dict[str, Any]]) -> Table:
-    header = ["target", "scenario", "goal", "measured", "per round", "met"]
+    header = ["target", "scenario", "goal", "measured", "per round", "verdict"]
     rows = []
     for t in targets:
         if t["kind"] == "ratio":
@@ -227,8 +227,13 @@ def target_table(targets: list[dict[str, Any]]) -> Table:
             what = f"{t['system']} - {t['versus']}"
             measured = "-" if t["measured"] is None else f"{t['measured']:+.1f} KiB"
             span = _span(t["per_round"], "+.1f")
-        met = {True: "✓", False: "✗", None: "?"}[t["met"]]
-        rows.append([what, t["scenario"], t["goal"], measured, span, met])
+        shown = {
+            "met": "✓ met",
+            "missed": "✗ missed",
+            "noise": "≈ rounds on both sides",
+            "unknown": "?",
+        }
+        rows.append([what, t["scenario"], t["goal"], measured, span, shown[t["verdict"]]])
     return header, rows
 
 
@@ -317,9 +322,12 @@ def docs_section(report: dict[str, Any]) -> str:
         "",
     ]
     if report["targets"]:
-        met = sum(1 for t in report["targets"] if t["met"])
+        verdicts = [t["verdict"] for t in report["targets"]]
+        medians = sum(1 for t in report["targets"] if t["met"])
         lines += [
-            f"### Targets: {met} of {len(report['targets'])} met",
+            f"### Targets: {verdicts.count('met')} met, {verdicts.count('missed')} missed, "
+            f"{verdicts.count('noise')} with rounds on both sides of the goal "
+            f"(of {len(verdicts)}; the medians meet {medians})",
             "",
             markdown(target_table(report["targets"])),
             "",

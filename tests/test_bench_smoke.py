@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from bench import apps, report
+from bench import apps, echo, report
 from triows.testing import AsyncTestClient, WebSocketDenied
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -164,3 +164,23 @@ def test_instruction_counter_reads_callgrind_totals() -> None:
     assert instructions.totals(sample) == 123456
     with pytest.raises(ValueError, match="no totals"):
         instructions.totals("events: Ir\n")
+
+
+@pytest.mark.parametrize(
+    ("target", "met", "rounds", "expected"),
+    [
+        (echo.Target("s", "a", "b", min_ratio=0.97), True, [0.98, 0.99, 1.01], "met"),
+        (echo.Target("s", "a", "b", min_ratio=0.97), False, [0.90, 0.95, 0.96], "missed"),
+        (echo.Target("s", "a", "b", min_ratio=0.97), True, [0.96, 0.98, 0.99], "noise"),
+        (echo.Target("s", "a", "b", min_ratio=0.97), False, [0.96, 0.965, 0.98], "noise"),
+        (echo.Target("s", "a", "b", max_excess=3.0), True, [2.4, 2.5], "met"),
+        (echo.Target("s", "a", "b", max_excess=3.0), False, [3.4, 3.5], "missed"),
+        (echo.Target("s", "a", "b", max_excess=3.0), True, [2.9, 3.1], "noise"),
+        (echo.Target("s", "a", "b", min_ratio=0.97), True, [0.99], "met"),
+        (echo.Target("s", "a", "b", min_ratio=0.97), None, [], "unknown"),
+    ],
+)
+def test_a_verdict_says_when_the_rounds_disagree_with_the_median(
+    target: Any, met: bool | None, rounds: list[float], expected: str
+) -> None:
+    assert echo.verdict(target, met, rounds) == expected

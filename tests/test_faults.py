@@ -133,6 +133,15 @@ class Faulty(ControllerBase):
             room.discard(websocket)
             self.recorder.end("room", websocket)
 
+    @ws_route("/push-and-go", outbox=OutboxPolicy("block", max_messages=1000, max_bytes=1 << 30))
+    async def push_and_go(self, websocket: WebSocket) -> None:
+        try:
+            await websocket.accept()
+            for _ in range(200):  # 12.5 MiB for a client that reads nothing
+                websocket.push_bytes(bytes(65536))
+        finally:
+            self.recorder.end("push-and-go", websocket)
+
     @ws_route("/idle", idle_timeout=0.5, heartbeat=("ping", "pong"))
     async def idle(self, websocket: WebSocket) -> None:
         try:
@@ -325,6 +334,22 @@ async def test_a_stalled_reader_is_closed_and_never_delays_the_others(
     with trio.fail_after(1.0 + 1.0):  # its TCP connection is cut after the close timeout
         closed = await stalled.receive_close()
     assert closed.code in (1013, 1006)  # 1013 if the close frame got through before the cut
+
+
+async def test_frames_left_for_a_client_that_stopped_reading_end_within_the_close_timeout(
+    live: tuple[LiveServer, Recorder],
+) -> None:
+    server, recorder = live
+    with trio.fail_after(TIMEOUT):
+        await trio.testing.wait_all_tasks_blocked()
+        baseline = len(all_tasks())
+        client = await connect(server, "/push-and-go", receive_buffer=4096)
+        assert await recorder.next_end() == ("push-and-go", None, "")  # the handler returned
+        await trio.sleep(1.5)  # the client reads nothing for longer than the close timeout (1 s)
+        await trio.testing.wait_all_tasks_blocked()
+        assert len(all_tasks()) == baseline  # the stuck write was cut: nothing is left
+        closed = await client.receive_close()  # it reads now: what got through, then the cut
+    assert closed.code == 1006  # no close frame could get through the full socket
 
 
 # -- a client that went silent -----------------------------------------------------------------

@@ -187,3 +187,25 @@ async def test_a_failing_timer_is_logged_and_the_others_still_run(
         nursery.cancel_scope.cancel()
     assert calls == ["later"]
     assert [(r.name, r.getMessage()) for r in caplog.records] == [("triows", "a timer failed")]
+
+
+async def test_lingering_keys_are_called_unless_released_with_one_sweep(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    timers = Timers()
+    calls: list[tuple[str, float]] = []
+    async with trio.open_nursery() as nursery:
+        await nursery.start(timers.run)
+        start = trio.current_time()
+        for name in ("a", "b", "c"):
+            timers.linger(name, 5, lambda name=name: calls.append((name, trio.current_time())))
+        timers.linger("a", 50, lambda: calls.append(("a again", 0)))  # the first moment stands
+        timers.release("b")
+        await trio.sleep(2)
+        timers.linger("d", 5, lambda: calls.append(("d", trio.current_time())))
+        await trio.sleep(10)
+        nursery.cancel_scope.cancel()
+    assert [name for name, _ in calls] == ["a", "c", "d"]
+    assert start + 5 <= calls[0][1] == calls[1][1] <= start + 5 + GRID
+    assert start + 7 <= calls[2][1] <= start + 7 + GRID
+    assert len(timers._heap) <= 1  # one sweep at a time, not a timer per key

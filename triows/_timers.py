@@ -60,12 +60,15 @@ class Timer:
 class Timers:
     """Calls at given moments, for every connection of an app, from one task."""
 
-    __slots__ = ("_cancelled", "_counter", "_heap", "_nursery", "_sleep")
+    __slots__ = ("_cancelled", "_counter", "_heap", "_lingering", "_nursery", "_sleep", "_sweep")
 
     def __init__(self) -> None:
         self._heap: list[tuple[float, int, Timer]] = []
         self._counter = itertools.count()
         self._cancelled = 0
+        #: Things given a last moment (:meth:`linger`), and that moment.
+        self._lingering: dict[Any, tuple[float, Callable[[], Any]]] = {}
+        self._sweep: Timer | None = None
         self._nursery: trio.Nursery | None = None
         self._sleep: trio.CancelScope | None = None
 
@@ -98,6 +101,33 @@ class Timers:
     def call_later(self, delay: float, fn: Callable[..., Any], *args: Any) -> Timer:
         """Call ``fn(*args)`` once, ``delay`` seconds from now."""
         return self.call_at(trio.current_time() + delay, fn, *args)
+
+    def linger(self, key: Any, delay: float, fn: Callable[[], Any]) -> None:
+        """Call ``fn()`` in ``delay`` seconds unless :meth:`release` of ``key`` comes first.
+
+        For what nearly always ends in time (a connection whose handler returns once it has
+        ended): one dict entry each, and one sweep for all of them, instead of a timer each.
+        """
+        if key in self._lingering:  # the first moment given stands
+            return
+        self._lingering[key] = (trio.current_time() + delay, fn)
+        if self._sweep is None:
+            self._sweep = self.call_later(delay, self._swept)
+
+    def release(self, key: Any) -> None:
+        """``key`` ended in time: forget its :meth:`linger`."""
+        self._lingering.pop(key, None)
+
+    def _swept(self) -> None:
+        self._sweep = None
+        lingering = self._lingering
+        now = trio.current_time()
+        due = [key for key, (when, _) in lingering.items() if when <= now]
+        for key in due:
+            _, fn = lingering.pop(key)
+            fn()
+        if lingering:
+            self._sweep = self.call_at(min(when for when, _ in lingering.values()), self._swept)
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Serve calls until cancelled (``await nursery.start(timers.run)``)."""

@@ -231,7 +231,6 @@ class WebSocket(HTTPConnection):
         "_conn_state",
         "_connect_pending",
         "_finished",
-        "_grace",
         "_idle",
         "_inbox",
         "_link",
@@ -266,7 +265,6 @@ class WebSocket(HTTPConnection):
         self._outbox: Outbox | None = None
         self._timers: Timers | None = None
         self._idle: _IdleWatch | None = None
-        self._grace: Timer | None = None
         #: The subprotocol chosen by ``accept()``, if any.
         self.accepted_subprotocol: str | None = None
         #: The code the connection ended with (sent or received), once it has ended.
@@ -390,8 +388,8 @@ class WebSocket(HTTPConnection):
         if self._idle is not None:
             self._idle.stop()
         timers = self._timers
-        if self._grace is None and self._nursery is not None and timers is not None:
-            self._grace = timers.call_later(self._settings.close_timeout, self._grace_over)
+        if self._nursery is not None and timers is not None and not self._finished:
+            timers.linger(self, self._settings.close_timeout, self._grace_over)
 
     def _grace_over(self) -> None:
         """A timer: the connection ended a close timeout ago; end what still runs."""
@@ -468,8 +466,8 @@ class WebSocket(HTTPConnection):
     def _done(self) -> None:
         """The connection is over for good: drop the timers that still refer to it."""
         self._finished = True
-        if self._grace is not None:
-            self._grace.cancel()
+        if self._timers is not None:
+            self._timers.release(self)
 
     def _closed_nursery(self) -> None:
         self._nursery = None
