@@ -24,6 +24,7 @@ import trio.testing
 from live import all_tasks
 
 import triows
+import triows._state
 from triows import (
     App,
     Controller,
@@ -1057,14 +1058,14 @@ async def test_an_idle_connection_keeps_five_frames_of_triows() -> None:
                 "App.__call__",
                 "WebSocketEndpoint.__call__",
                 "handler",
-                "_Messages.__anext__",
+                "Messages.__anext__",
                 "Inbox.get",
             ]
 
 
 # -- the state machine, row by row ---------------------------------------------------------
 
-S, E = WebSocketState, triows.websocket.Event
+S, E = WebSocketState, triows._state.Event
 ROWS = {
     (S.CONNECTING, E.ACCEPT): S.CONNECTED,
     (S.CONNECTING, E.DENY): S.DENIED,
@@ -1086,7 +1087,7 @@ ROWS = {
 
 
 def test_the_state_table_is_the_one_documented() -> None:
-    assert triows.websocket.TRANSITIONS == ROWS
+    assert triows._state.TRANSITIONS == ROWS
 
 
 @pytest.mark.parametrize(("state", "event"), [(s, e) for s in S for e in E])

@@ -39,13 +39,14 @@ from .errors import (
     WebSocketDisconnect,
     WebSocketException,
     exception_leaves,
+    truncate_reason,
 )
 from .guards import RouteGuards
 from .listener import MessageSpec, run_loop
 from .params import CallPlan
 from .requests import Request
 from .responses import HTMLResponse, Response, to_response
-from .websocket import WebSocket, WebSocketState, truncate_reason
+from .websocket import WebSocket, WebSocketState
 
 if TYPE_CHECKING:
     from ._timers import Timers

@@ -23,7 +23,20 @@ __all__ = [
     "WebSocketException",
     "WebSocketStateError",
     "exception_leaves",
+    "truncate_reason",
 ]
+
+
+#: The close reason is limited to 123 bytes of UTF-8 on the wire (RFC 6455 section 5.5).
+MAX_REASON_BYTES = 123
+
+
+def truncate_reason(reason: str) -> str:
+    """Cut ``reason`` to what fits in a close frame, without splitting a character."""
+    encoded = reason.encode("utf-8")
+    if len(encoded) <= MAX_REASON_BYTES:
+        return reason
+    return encoded[:MAX_REASON_BYTES].decode("utf-8", errors="ignore")
 
 
 class CloseCode(enum.IntEnum):

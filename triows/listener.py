@@ -24,9 +24,10 @@ from typing import Annotated, Any
 import pydantic
 import pydantic_core
 
+from ._receive import InvalidJSON, UnexpectedFrame
 from ._validation import client_errors
 from .errors import CloseCode, ConfigurationError, WebSocketException
-from .websocket import InvalidJSON, UnexpectedFrame, WebSocket, WebSocketState
+from .websocket import WebSocket, WebSocketState
 
 __all__ = ["MessageSpec", "run_loop"]
 

@@ -1,21 +1,10 @@
 """The server side of one websocket connection.
 
-How it works: a :class:`WebSocket` is one state machine (:data:`TRANSITIONS`, a table in the
-manner of h11's ``_state.py``) with Starlette's methods on top. Everything that changes the
-state goes through :meth:`WebSocket._move`; the endpoint drives it with methods (``_open``,
-``_begin_admission``, ``_end``, ``_finish``), never by writing fields.
-
-=================  =============================================================================
-state              meaning
-=================  =============================================================================
-``CONNECTING``     the handshake arrived and has not been answered
-``CONNECTED``      ``accept()`` was sent: messages flow both ways
-``CLOSING``        triows is ending it (idle client, slow consumer, message too big): the
-                   handler is told, the close frame goes out when it ends
-``CLOSED``         the app closed it (after accept, or before: the client got HTTP 403)
-``DENIED``         the app refused the handshake with an HTTP response
-``DISCONNECTED``   the peer closed it or went away
-=================  =============================================================================
+How it works: a :class:`WebSocket` owns one state machine (the table of ``_state.py``, in the
+manner of h11's) with Starlette's methods on top. Everything that changes the state goes
+through :meth:`WebSocket._move`; the endpoint drives the connection with methods (``_open``,
+``_begin_admission``, ``_end``, ``_settle``, ``_finish``), never by writing fields. Receiving
+is ``_receive.py``, the outbox ``_outbox.py``, the idle timeout ``_liveness.py``.
 
 The connection always knows whether its peer is there: the server's messages are taken the
 moment they arrive (``_inbox.py``), not when the handler next receives, so once the client has
@@ -34,177 +23,27 @@ concurrently.
 
 from __future__ import annotations
 
-import enum
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping
-from typing import TYPE_CHECKING, Any, Literal
+from collections.abc import AsyncIterator, Iterable, Mapping
+from typing import TYPE_CHECKING, Any
 
 import pydantic_core
 import trio
 
 from ._inbox import Inbox, pump
 from ._links import Link, attach
+from ._liveness import IdleWatch
 from ._outbox import Outbox
+from ._receive import KEYS, Messages, Mode, parse_json
 from ._settings import BARE, ConnectionSettings
+from ._state import OPEN, TRANSITIONS, Event, WebSocketState
 from ._types import Message, Receive, Scope, Send
-from .errors import CloseCode, WebSocketDisconnect, WebSocketException, WebSocketStateError
+from .errors import CloseCode, WebSocketDisconnect, WebSocketStateError, truncate_reason
 from .requests import HTTPConnection
 
 if TYPE_CHECKING:
     from ._timers import Timer, Timers
 
-__all__ = ["TRANSITIONS", "Event", "WebSocket", "WebSocketState"]
-
-Mode = Literal["text", "binary"]
-
-#: The close reason is limited to 123 bytes of UTF-8 on the wire (RFC 6455 section 5.5).
-MAX_REASON_BYTES = 123
-
-
-class WebSocketState(enum.Enum):
-    """Where a connection stands, from the application's side (see the module table)."""
-
-    # Members are singletons compared by identity: hash them so too, in C (Enum's own __hash__
-    # is a Python function, and the state table is looked up on every transition).
-    __hash__ = object.__hash__
-
-    CONNECTING = "connecting"
-    CONNECTED = "connected"
-    CLOSING = "closing"
-    CLOSED = "closed"
-    DENIED = "denied"
-    DISCONNECTED = "disconnected"
-
-
-class Event(enum.Enum):
-    """What moves a connection from one state to another."""
-
-    __hash__ = object.__hash__
-
-    #: The app accepted the handshake.
-    ACCEPT = "accept"
-    #: The app answered the handshake with an HTTP response.
-    DENY = "deny"
-    #: The app closed the connection (or triows sent the close frame of a ``CLOSING`` one).
-    CLOSE = "close"
-    #: triows decided to end the connection (a limit, a timeout).
-    END = "end"
-    #: The server reported that the peer left (``websocket.disconnect``).
-    PEER_LEFT = "peer left"
-
-
-_S, _E = WebSocketState, Event
-
-#: ``(state, event) -> next state``. A pair that is not here is a programming error.
-TRANSITIONS: dict[tuple[WebSocketState, Event], WebSocketState] = {
-    (_S.CONNECTING, _E.ACCEPT): _S.CONNECTED,
-    (_S.CONNECTING, _E.DENY): _S.DENIED,
-    (_S.CONNECTING, _E.CLOSE): _S.CLOSED,
-    (_S.CONNECTING, _E.END): _S.CLOSING,
-    (_S.CONNECTING, _E.PEER_LEFT): _S.DISCONNECTED,
-    (_S.CONNECTED, _E.CLOSE): _S.CLOSED,
-    (_S.CONNECTED, _E.END): _S.CLOSING,
-    (_S.CONNECTED, _E.PEER_LEFT): _S.DISCONNECTED,
-    (_S.CLOSING, _E.CLOSE): _S.CLOSED,
-    (_S.CLOSING, _E.END): _S.CLOSING,
-    (_S.CLOSING, _E.PEER_LEFT): _S.CLOSING,
-    # Once it has ended, nothing changes any more: later ends are facts that came too late.
-    **{
-        (state, event): state
-        for state in (_S.CLOSED, _S.DENIED, _S.DISCONNECTED)
-        for event in (_E.CLOSE, _E.END, _E.PEER_LEFT)
-    },
-}
-
-_OPEN = frozenset({_S.CONNECTING, _S.CONNECTED})
-
-#: The ASGI message key of each JSON ``mode``.
-_KEYS = {"text": "text", "binary": "bytes"}
-
-
-def truncate_reason(reason: str) -> str:
-    """Cut ``reason`` to what fits in a close frame, without splitting a character."""
-    encoded = reason.encode("utf-8")
-    if len(encoded) <= MAX_REASON_BYTES:
-        return reason
-    return encoded[:MAX_REASON_BYTES].decode("utf-8", errors="ignore")
-
-
-class UnexpectedFrame(WebSocketException):
-    """The client sent a text frame where binary was expected, or the reverse (close 1003)."""
-
-    def __init__(self, expected: str, got: str) -> None:
-        super().__init__(CloseCode.UNSUPPORTED_DATA, f"expected a {expected} frame, got {got}")
-
-
-class InvalidJSON(WebSocketException):
-    """The client sent a frame that is not valid JSON where JSON was expected (close 1007)."""
-
-    def __init__(self, detail: str) -> None:
-        super().__init__(CloseCode.INVALID_PAYLOAD, truncate_reason(f"invalid JSON: {detail}"))
-
-
-class _Messages(AsyncIterator[Any]):
-    """The one receive path for data messages: ``receive_text/bytes/json`` and ``iter_*``.
-
-    Every frame a connection receives goes through :meth:`__anext__`, so it is kept flat: as
-    an ``async for`` iterator, ``__anext__`` is itself the coroutine that receives. A plain
-    iterator rather than an async generator: leaving the loop early (``break``) must not leave
-    an unfinished generator for trio to finalise.
-
-    Args:
-        websocket: The connection.
-        key: ``"text"`` or ``"bytes"``: which frames are wanted (the other kind is a 1003).
-        decode: Applied to each payload (JSON parsing), or ``None``.
-        iterating: End with ``StopAsyncIteration`` once the connection has ended, rather than
-            ``WebSocketDisconnect``.
-    """
-
-    __slots__ = ("_decode", "_iterating", "_key", "_websocket")
-
-    def __init__(
-        self,
-        websocket: WebSocket,
-        key: str,
-        decode: Callable[[Any], Any] | None,
-        iterating: bool,
-    ) -> None:
-        self._websocket = websocket
-        self._key = key
-        self._decode = decode
-        self._iterating = iterating
-
-    def __aiter__(self) -> _Messages:
-        return self
-
-    async def __anext__(self) -> Any:
-        websocket = self._websocket
-        if websocket._conn_state is not WebSocketState.CONNECTED:
-            await websocket._check_receivable(self._iterating, raw=False)
-        message = await websocket._inbox.get()
-        payload = message.get(self._key)
-        if payload is None or message["type"] != "websocket.receive":
-            self._not_a_payload(message)
-        return payload if self._decode is None else self._decode(payload)
-
-    def _not_a_payload(self, message: Message) -> None:
-        """Raise what a message without the wanted payload means (off the hot path)."""
-        kind = message["type"]
-        if kind == "websocket.disconnect":
-            if self._iterating:
-                raise StopAsyncIteration
-            raise self._websocket._disconnect()
-        if kind != "websocket.receive":
-            raise RuntimeError(f"expected ASGI 'websocket.receive', got {kind!r}")
-        if self._key == "text":
-            raise UnexpectedFrame("text", "binary")
-        raise UnexpectedFrame("binary", "text")
-
-
-def _parse_json(payload: str | bytes) -> Any:
-    try:
-        return pydantic_core.from_json(payload)
-    except ValueError as exc:
-        raise InvalidJSON(str(exc)) from None
+__all__ = ["WebSocket", "WebSocketState"]
 
 
 def _encode_headers(headers: Mapping[str, str] | Iterable[tuple[str, str]]) -> list[list[bytes]]:
@@ -264,7 +103,7 @@ class WebSocket(HTTPConnection):
         self._nursery: trio.Nursery | None = None
         self._outbox: Outbox | None = None
         self._timers: Timers | None = None
-        self._idle: _IdleWatch | None = None
+        self._idle: IdleWatch | None = None
         #: The subprotocol chosen by ``accept()``, if any.
         self.accepted_subprotocol: str | None = None
         #: The code the connection ended with (sent or received), once it has ended.
@@ -293,7 +132,7 @@ class WebSocket(HTTPConnection):
             )
         if event is Event.ACCEPT:
             self._accepted = True
-        elif state in _OPEN and after not in _OPEN and event is not Event.DENY:
+        elif state in OPEN and after not in OPEN and event is not Event.DENY:
             self.close_code = code
             self.close_reason = reason
         self._conn_state = after
@@ -359,7 +198,7 @@ class WebSocket(HTTPConnection):
         close timeout it is cancelled, and on hypercorn the TCP connection is cut (a write to a
         client that stopped reading cannot be cancelled otherwise).
         """
-        if self._conn_state not in _OPEN:
+        if self._conn_state not in OPEN:
             return
         self._move(Event.END, code, truncate_reason(reason))
         self._inbox.interrupt({"type": "websocket.disconnect", "code": code, "reason": reason})
@@ -367,7 +206,7 @@ class WebSocket(HTTPConnection):
 
     def _peer_left(self, message: Message) -> None:
         """The server reported that the peer left (the inbox's ``on_end``)."""
-        if self._conn_state in _OPEN:
+        if self._conn_state in OPEN:
             code = int(message.get("code") or CloseCode.NO_STATUS)
             reason = message.get("reason") or ""
             link = self._link
@@ -535,7 +374,7 @@ class WebSocket(HTTPConnection):
         await self._write(message)
         timeout = self._settings.idle_timeout
         if timeout is not None and self._timers is not None:
-            self._idle = _IdleWatch(self, self._timers, timeout)
+            self._idle = IdleWatch(self, self._timers, timeout)
 
     async def close(self, code: int = CloseCode.NORMAL, reason: str | None = None) -> None:
         """Close the connection; a no-op once it has ended.
@@ -550,7 +389,7 @@ class WebSocket(HTTPConnection):
         state = self._conn_state
         if state is WebSocketState.CLOSING:  # triows ended it: this sends its close frame
             code, reason = self.close_code or code, self.close_reason
-        elif state not in _OPEN:
+        elif state not in OPEN:
             return
         reason = truncate_reason(reason or "")
         outbox = self._outbox
@@ -624,7 +463,7 @@ class WebSocket(HTTPConnection):
             WebSocketDisconnect: The connection has ended.
             WebSocketException: 1003 when a binary frame came instead.
         """
-        text: str = await _Messages(self, "text", None, False).__anext__()
+        text: str = await Messages(self, "text", None, False).__anext__()
         return text
 
     async def receive_bytes(self) -> bytes:
@@ -634,7 +473,7 @@ class WebSocket(HTTPConnection):
             WebSocketDisconnect: The connection has ended.
             WebSocketException: 1003 when a text frame came instead.
         """
-        data: bytes = await _Messages(self, "bytes", None, False).__anext__()
+        data: bytes = await Messages(self, "bytes", None, False).__anext__()
         return data
 
     async def receive_json(self, mode: Mode = "text") -> Any:
@@ -644,19 +483,19 @@ class WebSocket(HTTPConnection):
             WebSocketDisconnect: The connection has ended.
             WebSocketException: 1003 for the wrong frame type, 1007 for malformed JSON.
         """
-        return await _Messages(self, _KEYS[mode], _parse_json, False).__anext__()
+        return await Messages(self, KEYS[mode], parse_json, False).__anext__()
 
     def iter_text(self) -> AsyncIterator[str]:
         """Text messages until the connection ends; then the iteration simply ends."""
-        return _Messages(self, "text", None, True)
+        return Messages(self, "text", None, True)
 
     def iter_bytes(self) -> AsyncIterator[bytes]:
         """Binary messages until the connection ends; then the iteration simply ends."""
-        return _Messages(self, "bytes", None, True)
+        return Messages(self, "bytes", None, True)
 
     def iter_json(self, mode: Mode = "text") -> AsyncIterator[Any]:
         """JSON messages until the connection ends; then the iteration simply ends."""
-        return _Messages(self, _KEYS[mode], _parse_json, True)
+        return Messages(self, KEYS[mode], parse_json, True)
 
     # -- sending ---------------------------------------------------------------------------
 
@@ -828,42 +667,3 @@ class WebSocket(HTTPConnection):
             await trio.lowlevel.checkpoint()  # a loop that catches this must still yield
             raise self._disconnect()
         raise self._state_error("sending", WebSocketState.CONNECTED)
-
-
-class _IdleWatch:
-    """Closes its connection with 1001 once the client has been silent for ``timeout``.
-
-    A timer checks every quarter of the timeout whether the count of frames received moved; it
-    closes when it has not for a whole ``timeout``. So a silent client is closed after
-    ``timeout`` to ``1.5 * timeout`` seconds of silence, never before.
-    """
-
-    __slots__ = ("_quiet_since", "_seen", "_timer", "_timers", "_websocket", "timeout")
-
-    def __init__(self, websocket: WebSocket, timers: Timers, timeout: float) -> None:
-        self._websocket = websocket
-        self._timers = timers
-        self.timeout = timeout
-        self._seen = websocket._inbox.frames
-        self._quiet_since = trio.current_time()
-        self._timer: Timer | None = timers.call_later(timeout / 4, self._check)
-
-    def _check(self) -> None:
-        websocket = self._websocket
-        if websocket._conn_state is not WebSocketState.CONNECTED:
-            self._timer = None
-            return
-        now = trio.current_time()
-        frames = websocket._inbox.frames
-        if frames != self._seen:
-            self._seen, self._quiet_since = frames, now
-        elif now - self._quiet_since >= self.timeout:
-            self._timer = None
-            websocket._end(CloseCode.GOING_AWAY, "idle timeout")
-            return
-        self._timer = self._timers.call_later(self.timeout / 4, self._check)
-
-    def stop(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
