@@ -15,6 +15,7 @@ from collections.abc import Sequence
 
 import trio
 from wsproto import ConnectionType, WSConnection
+from wsproto.connection import ConnectionState
 from wsproto.events import (
     AcceptConnection,
     BytesMessage,
@@ -179,12 +180,13 @@ class RawClient:
                         continue
                     if isinstance(event, CloseConnection):
                         self.closed = Closed(event.code, event.reason or "")
-                        with contextlib.suppress(
-                            trio.BrokenResourceError,
-                            trio.BusyResourceError,  # a task of the test is still sending
-                            trio.ClosedResourceError,
-                        ):
-                            await self.stream.send_all(self.ws.send(event.response()))
+                        if self.ws.state is ConnectionState.REMOTE_CLOSING:  # answer it
+                            with contextlib.suppress(
+                                trio.BrokenResourceError,
+                                trio.BusyResourceError,  # a task of the test is still sending
+                                trio.ClosedResourceError,
+                            ):
+                                await self.stream.send_all(self.ws.send(event.response()))
                         raise self.closed
                     if isinstance(event, Ping):
                         await self.stream.send_all(self.ws.send(event.response()))

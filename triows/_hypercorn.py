@@ -63,6 +63,7 @@ class HypercornLink:
 
     __slots__ = (
         "_accept",
+        "_app_put",
         "_connection",
         "_events",
         "_inbox",
@@ -83,6 +84,10 @@ class HypercornLink:
         #: The ``(code, reason)`` of the client's close frame (or of wsproto's refusal).
         self.close_frame: tuple[int, str] | None = None
         self._size = 0
+        self._app_put: Any = None
+        self._accept: Any = None
+        self._connection: Any = None
+        self._events: Any = None
 
     def first_message(self) -> Message:
         """The ``websocket.connect`` hypercorn queued before the app started."""
@@ -109,6 +114,7 @@ class HypercornLink:
         self._inbox = inbox
         self._max_size = max_message_size
         self._on_too_big = on_too_big
+        self._app_put = stream.app_put
         stream.app_put = inbox.put
         handshake = stream.handshake
         self._accept = handshake.accept
@@ -154,6 +160,22 @@ class HypercornLink:
                 inbox.end(ended, final=False)
             yield event
 
+    def detach(self) -> None:
+        """The app is done with the connection: give hypercorn its own methods back.
+
+        Until then hypercorn's objects and the connection's refer to each other; afterwards
+        both are freed by reference counting the moment they are dropped, not by the cyclic
+        garbage collector later (which costs a collection's traversal per connection).
+        """
+        stream = self.stream
+        if self._app_put is not None:
+            stream.app_put = self._app_put
+        stream.handshake.__dict__.pop("accept", None)
+        if self._connection is not None:
+            self._connection.__dict__.pop("events", None)
+        self._app_put = self._accept = self._connection = self._events = None
+        self._on_too_big = _nothing  # a frame being read still ends up here, harmlessly
+
     async def abort(self) -> None:
         """Close the stream now, as hypercorn does when an app ends (no close frame)."""
         from hypercorn.protocol.events import StreamClosed
@@ -161,6 +183,10 @@ class HypercornLink:
         stream = self.stream
         if not stream.closed:
             await stream.send(StreamClosed(stream_id=stream.stream_id))
+
+
+def _nothing() -> None:
+    pass
 
 
 #: The classes :func:`attach` has checked the shape of: (hypercorn's stream, the channel).

@@ -195,6 +195,13 @@ class Inbox:
                 self._left_event = trio.Event()
             await self._left_event.wait()
 
+    def detach(self) -> None:
+        """The connection is done with this inbox: drop the callbacks into it (and the cycle)."""
+        self._on_end = _nothing
+        self._on_too_big = None
+        self._max_size = None
+        self.heartbeat = None
+
     # -- the handler's side ----------------------------------------------------------------
 
     async def get(self) -> Message:
@@ -239,6 +246,10 @@ class Inbox:
     def _abort(self, _: Any) -> trio.lowlevel.Abort:
         self._waiter = None
         return trio.lowlevel.Abort.SUCCEEDED
+
+
+def _nothing(_: Message) -> None:
+    pass
 
 
 def _size(message: Message) -> int:

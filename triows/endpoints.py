@@ -263,42 +263,45 @@ class WebSocketEndpoint:
         1001 and propagates. Then, if the connection had been accepted, the disconnect hook
         runs once with the close code actually sent or received.
         """
-        handler = self.handler
-        context = ExecutionContext(websocket, handler.fn, handler.controller)
-        cache: dict[type, Any] = {}
-        instance: Any = None
-        timers = self.timers
         try:
-            async with trio.open_nursery() as nursery:
-                if not timers.running:  # no lifespan runs the app's: keep a private one
-                    timers = type(timers)()
-                    await nursery.start(timers.run)
-                await websocket._open(nursery, self.settings, timers)
-                try:
-                    instance, arguments = await self._admit(websocket, context, cache)
-                    if instance is not None:
-                        await self.driver(websocket, instance, arguments)
-                finally:
-                    await websocket._settle()
-                    websocket._closed_nursery()
-                    if nursery.child_tasks:  # nothing to cancel on most connections
-                        nursery.cancel_scope.cancel()
-        except BaseException as exc:
-            leaves = list(exception_leaves(exc))
-            if any(not isinstance(leaf, Exception) for leaf in leaves):
-                # Cancelled, KeyboardInterrupt…: not ours to swallow. Say goodbye first.
-                with trio.move_on_after(self.settings.close_timeout) as scope:
-                    scope.shield = True
-                    await websocket._finish(
-                        CloseCode.GOING_AWAY, "server shutting down", linger=False
-                    )
-                    await self._conclude(websocket, instance)
-                raise
-            await self._answer_failure(websocket, leaves, exc)
-        else:
-            await websocket._finish(CloseCode.NORMAL, "")
-        if self.disconnect is not None:
-            await self._conclude(websocket, instance)
+            handler = self.handler
+            context = ExecutionContext(websocket, handler.fn, handler.controller)
+            cache: dict[type, Any] = {}
+            instance: Any = None
+            timers = self.timers
+            try:
+                async with trio.open_nursery() as nursery:
+                    if not timers.running:  # no lifespan runs the app's: keep a private one
+                        timers = type(timers)()
+                        await nursery.start(timers.run)
+                    await websocket._open(nursery, self.settings, timers)
+                    try:
+                        instance, arguments = await self._admit(websocket, context, cache)
+                        if instance is not None:
+                            await self.driver(websocket, instance, arguments)
+                    finally:
+                        await websocket._settle()
+                        websocket._closed_nursery()
+                        if nursery.child_tasks:  # nothing to cancel on most connections
+                            nursery.cancel_scope.cancel()
+            except BaseException as exc:
+                leaves = list(exception_leaves(exc))
+                if any(not isinstance(leaf, Exception) for leaf in leaves):
+                    # Cancelled, KeyboardInterrupt…: not ours to swallow. Say goodbye first.
+                    with trio.move_on_after(self.settings.close_timeout) as scope:
+                        scope.shield = True
+                        await websocket._finish(
+                            CloseCode.GOING_AWAY, "server shutting down", linger=False
+                        )
+                        await self._conclude(websocket, instance)
+                    raise
+                await self._answer_failure(websocket, leaves, exc)
+            else:
+                await websocket._finish(CloseCode.NORMAL, "")
+            if self.disconnect is not None:
+                await self._conclude(websocket, instance)
+        finally:
+            websocket._detach()  # drop the cycles: freed by refcount, not by the GC
 
     async def _admit(
         self, websocket: WebSocket, context: ExecutionContext, cache: dict[type, Any]

@@ -308,6 +308,19 @@ class WebSocket(HTTPConnection):
         if self._timers is not None:
             self._timers.release(self)
 
+    def _detach(self) -> None:
+        """The endpoint is done with the connection: drop the references that make cycles.
+
+        The connection, its inbox, outbox, idle watch and the server's stream refer to each
+        other while it runs; dropped here, all of it is freed by reference counting when the
+        server lets go, instead of waiting for (and costing) a cyclic garbage collection.
+        """
+        self._inbox.detach()
+        if self._link is not None:
+            self._link.detach()
+        self._outbox = None
+        self._idle = None
+
     def _closed_nursery(self) -> None:
         self._nursery = None
 
