@@ -200,7 +200,8 @@ class WebSocket(HTTPConnection):
         """
         if self._conn_state not in OPEN:
             return
-        self._move(Event.END, code, truncate_reason(reason))
+        reason = truncate_reason(reason)
+        self._move(Event.END, code, reason)
         self._inbox.interrupt({"type": "websocket.disconnect", "code": code, "reason": reason})
         self._stop_sending()
 
