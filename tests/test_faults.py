@@ -513,22 +513,15 @@ async def test_a_foreign_origin_is_refused_before_the_upgrade(
     }
 
 
-async def test_a_handshake_without_origin_is_not_a_browser_and_is_allowed(
-    live: tuple[LiveServer, Recorder],
+@pytest.mark.parametrize("origin", [None, "same"])
+async def test_a_client_without_origin_or_from_the_same_origin_is_allowed(
+    live: tuple[LiveServer, Recorder], origin: str | None
 ) -> None:
+    # Without Origin it is not a browser; with its own origin it is the app's page.
     server, _ = live
+    headers = [] if origin is None else [("Origin", f"http://{server.host}:{server.port}")]
     with trio.fail_after(TIMEOUT):
-        client = await connect(server, "/echo")
-        await client.send_bytes(b"hi")
-        assert await client.receive() == b"hi"
-        await client.close()
-
-
-async def test_the_same_origin_is_allowed(live: tuple[LiveServer, Recorder]) -> None:
-    server, _ = live
-    origin = f"http://{server.host}:{server.port}"
-    with trio.fail_after(TIMEOUT):
-        client = await connect(server, "/echo", headers=[("Origin", origin)])
+        client = await connect(server, "/echo", headers=headers)
         await client.send_bytes(b"hi")
         assert await client.receive() == b"hi"
         await client.close()
