@@ -281,11 +281,19 @@ def terminal(report: dict[str, Any]) -> str:
         parts += ["", text(idle), _IDLE_NOTE]
     if report["targets"]:
         parts += ["", text(target_table(report["targets"]))]
+        if any(t["verdict"] == "noise" for t in report["targets"]):
+            parts.append(_NOISE_NOTE)
     for system, reason in report["skipped"].items():
         parts.append(f"skipped {system}: {reason}")
     parts.append(f"took {m['elapsed_s']:.0f} s")
     return "\n".join(parts)
 
+
+_NOISE_NOTE = (
+    "≈: some rounds meet the goal and some miss it, so this run cannot tell; the machine's "
+    "noise is wider than the margin. More rounds and longer windows narrow the median "
+    "(--rounds 9 --seconds 4); python -m bench.instructions counts what does not move."
+)
 
 _RATE_NOTE = (
     "rate: echoed messages (or completed handshakes) per second; srv/cli cpu: share of one core "
@@ -332,6 +340,8 @@ def docs_section(report: dict[str, Any]) -> str:
             markdown(target_table(report["targets"])),
             "",
         ]
+        if "noise" in verdicts:
+            lines += [_NOISE_NOTE, ""]
     lines += ["### Scenarios", ""]
     lines += [f"- `{name}`: {describe(name)}" for name in summary]
     rates = rate_table(summary)

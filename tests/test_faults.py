@@ -456,6 +456,40 @@ async def test_unsolicited_pongs_count_as_activity(live: tuple[LiveServer, Recor
         await client.close()
 
 
+async def test_pongs_to_hypercorns_pings_keep_a_listening_client_alive() -> None:
+    # What a browser does: it sends nothing, but answers hypercorn's pings (hypercorn's
+    # websocket_ping_interval); each pong counts as activity for the idle timeout.
+    from functools import partial
+
+    from hypercorn.config import Config
+    from hypercorn.trio import serve as hypercorn_serve
+
+    recorder = Recorder()
+    app = App(controllers=[Faulty])
+    app.state["rec"] = recorder
+    config = Config()
+    config.bind = ["127.0.0.1:0"]
+    config.websocket_ping_interval = 0.1
+    config.graceful_timeout = 1
+    stop = trio.Event()
+    with trio.fail_after(TIMEOUT):
+        async with trio.open_nursery() as nursery:
+            binds = await nursery.start(
+                partial(hypercorn_serve, app, config, shutdown_trigger=stop.wait)
+            )
+            port = int(binds[0].rsplit(":", 1)[1])
+            client = await RawClient.connect("127.0.0.1", port, "/idle")
+            with pytest.raises(trio.TooSlowError):
+                await client.receive(within=1.5)  # three idle timeouts: pings, answered, only
+            await client.send_text("still here")
+            assert await client.receive() == "got still here"
+            await client.close()
+            await client.receive_close()
+            await client.aclose()
+            stop.set()
+    assert recorder.ends == {"idle": [(1000, "")]}
+
+
 # -- limits ------------------------------------------------------------------------------------
 
 
