@@ -22,6 +22,7 @@ from triows import (
     OutboxPolicy,
     WebSocket,
     WebSocketDisconnect,
+    WebSocketState,
     WebSocketStateError,
     ws_route,
 )
@@ -272,3 +273,24 @@ async def test_push_needs_an_accepted_connection_of_an_app() -> None:
     await bare.accept()
     with pytest.raises(WebSocketStateError, match="need a connection served by an App route"):
         bare.push_text("no nursery")
+
+
+async def test_a_push_after_the_handler_ended_is_refused_not_raised() -> None:
+    # A publisher in another connection may push while this one is closing.
+    kept: list[WebSocket] = []
+
+    async def handler(self: Any, websocket: WebSocket) -> None:
+        await websocket.accept()
+        kept.append(websocket)
+
+    with trio.fail_after(TIMEOUT):
+        async with connected(handler) as ws:
+            with pytest.raises(WebSocketDisconnect):
+                await ws.receive()
+    websocket = kept[0]
+    assert websocket.push_text("late") is False
+    # Between the handler's end (its nursery, and so the writer, gone) and the close frame the
+    # connection is still CONNECTED: a push then is refused too, not an error for the pusher.
+    websocket._conn_state = WebSocketState.CONNECTED
+    websocket._outbox = None
+    assert websocket.push_text("in between") is False

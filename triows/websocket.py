@@ -619,6 +619,8 @@ class WebSocket(HTTPConnection):
     def _push(self, message: Message, size: int) -> bool:
         if self._conn_state is WebSocketState.CONNECTING:
             raise self._state_error("push", WebSocketState.CONNECTED)
+        if self._nursery is None and self._timers is not None:
+            return False  # the handler has ended: its writer is gone, the close comes next
         outbox = self._outbox
         if outbox is None:
             if self._conn_state is not WebSocketState.CONNECTED:
