@@ -143,6 +143,34 @@ class Faulty(ControllerBase):
         finally:
             self.recorder.end("push-and-go", websocket)
 
+    @ws_route("/late-accept")
+    async def late_accept(self, websocket: WebSocket) -> None:
+        try:
+            await trio.sleep(0.2)  # a guard, a lookup: the client's frame came before the 101
+            await websocket.accept()
+            while True:
+                await websocket.send_text("x")
+        finally:
+            self.recorder.end("late-accept", websocket)
+
+    @ws_route("/returns-unread")
+    async def returns_unread(self, websocket: WebSocket) -> None:
+        await websocket.accept()
+        await websocket.send_text("busy")
+        await trio.sleep(0.3)  # the client sends more than the inbox holds meanwhile
+        self.recorder.end("returns-unread", websocket)  # and it returns without reading
+
+    @ws_route("/crash", outbox=OutboxPolicy("block", max_messages=1000, max_bytes=1 << 30))
+    async def crash(self, websocket: WebSocket) -> None:
+        async def fail() -> None:
+            raise ValueError("a task of the connection failed")
+
+        await websocket.accept()
+        for _ in range(50):
+            websocket.push_bytes(bytes(1000))
+        websocket.nursery.start_soon(fail)
+        await trio.sleep_forever()
+
     @ws_route("/idle", idle_timeout=0.5, heartbeat=("ping", "pong"))
     async def idle(self, websocket: WebSocket) -> None:
         try:
@@ -227,6 +255,65 @@ async def test_a_sending_handler_ends_within_a_second_of_its_client_leaving(
             await client.close(4000, "bye")
         assert await recorder.next_end() == (route, code, reason)
         assert await health(server) == "200 ok"  # the worker answers; nothing spins
+
+
+async def test_a_frame_sent_with_the_handshake_does_not_leave_a_spinning_handler(
+    live: tuple[LiveServer, Recorder],
+) -> None:
+    # hypercorn answers a frame that comes before the 101 with HTTP 400 and closes the stream
+    # without telling the app; triows notices at accept: the first send raises.
+    from wsproto import ConnectionType, WSConnection
+    from wsproto.events import Request
+
+    server, recorder = live
+    with trio.fail_after(TIMEOUT):
+        stream = await trio.open_tcp_stream(server.host, server.port)
+        handshake = WSConnection(ConnectionType.CLIENT).send(
+            Request(host=f"{server.host}:{server.port}", target="/late-accept")
+        )
+        frame = bytes([0x81, 0x82, 1, 2, 3, 4, ord("h") ^ 1, ord("i") ^ 2])  # masked "hi"
+        await stream.send_all(handshake + frame)
+        answer = await stream.receive_some(4096)
+        assert answer.startswith(b"HTTP/1.1 400")
+        assert await recorder.next_end() == ("late-accept", 1006, "")
+        assert await health(server) == "200 ok"
+        await stream.aclose()
+
+
+async def test_messages_left_unread_do_not_hold_hypercorns_reader(
+    live: tuple[LiveServer, Recorder],
+) -> None:
+    # The handler returns with more messages sent than its inbox holds: the close handshake
+    # still completes at once, and no hypercorn task is left waiting for room.
+    server, recorder = live
+    with trio.fail_after(TIMEOUT):
+        await trio.testing.wait_all_tasks_blocked()
+        baseline = len(all_tasks())
+        client = await connect(server, "/returns-unread")
+        assert await client.receive() == "busy"
+        for n in range(40):
+            await client.send_text(f"m{n}")
+        start = trio.current_time()
+        closed = await client.receive_close()
+        assert trio.current_time() - start < 0.8  # not the 1 s close timeout
+        assert await recorder.next_end() == ("returns-unread", None, "")
+        await client.aclose()
+        _opened.remove(client)
+        await trio.testing.wait_all_tasks_blocked()
+        assert len(all_tasks()) == baseline
+    assert closed.code == 1000
+
+
+async def test_a_failing_task_with_pushes_queued_closes_with_1011_at_once(
+    live: tuple[LiveServer, Recorder],
+) -> None:
+    server, _ = live
+    with trio.fail_after(TIMEOUT):
+        client = await connect(server, "/crash")
+        start = trio.current_time()
+        closed = await client.receive_close()
+    assert (closed.code, closed.reason) == (1011, "Internal Server Error")
+    assert trio.current_time() - start < 0.5  # not a close timeout later, not a cut (1006)
 
 
 async def test_triows_links_to_hypercorns_stream(live: tuple[LiveServer, Recorder]) -> None:

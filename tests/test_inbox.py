@@ -89,6 +89,30 @@ async def test_an_interrupt_wakes_the_handler_and_the_peer_leaving_is_still_reco
     assert await box.get() == decided  # the first end is what the handler sees
 
 
+async def test_a_decided_end_drops_what_is_queued_the_peers_end_does_not() -> None:
+    box, _ = inbox(limit=10)
+    await box.put(data(1))
+    box.interrupt({"type": "websocket.disconnect", "code": 1001})
+    assert box.pending == 0
+    assert (await box.get())["code"] == 1001
+    kept, _ = inbox(limit=10)
+    await kept.put(data(1))
+    await kept.put(BYE)
+    assert (await kept.get(), await kept.get()) == (data(1), BYE)
+
+
+async def test_once_the_handler_stops_reading_the_server_never_waits() -> None:
+    box, _ = inbox(limit=1)
+    await box.put(data(0))
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(box.put, data(1))
+        await trio.testing.wait_all_tasks_blocked()
+        box.stop_reading()  # the waiting put returns
+    with trio.testing.assert_no_checkpoints():
+        await box.put(data(2))
+    assert box.pending == 0
+
+
 async def test_two_receivers_are_a_busy_resource_error() -> None:
     box, _ = inbox()
     async with trio.open_nursery() as nursery:

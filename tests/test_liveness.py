@@ -209,3 +209,27 @@ async def test_lingering_keys_are_called_unless_released_with_one_sweep(
     assert start + 5 <= calls[0][1] == calls[1][1] <= start + 5 + GRID
     assert start + 7 <= calls[2][1] <= start + 7 + GRID
     assert len(timers._heap) <= 1  # one sweep at a time, not a timer per key
+
+
+async def test_a_sooner_linger_is_not_kept_waiting_and_a_failing_one_spares_the_rest(
+    autojump_clock: trio.testing.MockClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    timers = Timers()
+    calls: list[tuple[str, float]] = []
+
+    def fail() -> None:
+        raise RuntimeError("boom")
+
+    async with trio.open_nursery() as nursery:
+        await nursery.start(timers.run)
+        start = trio.current_time()
+        timers.linger("late", 60, lambda: calls.append(("late", trio.current_time())))
+        timers.linger("soon", 1, lambda: calls.append(("soon", trio.current_time())))
+        timers.linger("fails", 2, fail)
+        timers.linger("after", 2, lambda: calls.append(("after", trio.current_time())))
+        await trio.sleep(61)
+        nursery.cancel_scope.cancel()
+    assert [(name, round(when - start)) for name, when in calls] == [
+        ("soon", 1), ("after", 2), ("late", 60)
+    ]  # fmt: skip
+    assert [r.getMessage() for r in caplog.records] == ["a timer failed"]

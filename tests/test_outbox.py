@@ -178,6 +178,17 @@ async def test_an_awaited_send_waits_its_turn_and_is_never_dropped() -> None:
         assert connection.written == ["a", "awaited", "d", "e"]
 
 
+async def test_an_awaited_send_cancelled_while_queued_is_never_sent() -> None:
+    async with outbox() as (box, connection):
+        await push_all(box, ["a"])
+        with trio.move_on_after(0.01):
+            await box.send(text("gave up"), 7)
+        connection.release()
+        await trio.testing.wait_all_tasks_blocked()
+        assert connection.written == ["a"]
+        assert (len(box), box.bytes) == (0, 0)
+
+
 async def test_the_end_fails_the_awaited_sends() -> None:
     async with outbox() as (box, connection):
         await push_all(box, ["a"])

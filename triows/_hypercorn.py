@@ -110,6 +110,7 @@ class HypercornLink:
                     break
                 if message["type"] == "websocket.disconnect":
                     inbox.end(message)
+            self.sync(inbox)  # closed without a disconnect: the 400 of an early frame
             return
         self._inbox = inbox
         self._max_size = max_message_size
@@ -119,6 +120,16 @@ class HypercornLink:
         handshake = stream.handshake
         self._accept = handshake.accept
         handshake.accept = self._accepting
+
+    def sync(self, inbox: Inbox) -> None:
+        """Tell ``inbox`` if hypercorn closed the stream without saying so.
+
+        hypercorn answers a frame that comes before the handshake is accepted (sent together
+        with the request, say) with HTTP 400 and closes the stream, telling the app nothing:
+        every send would then return at once, without a checkpoint, and a receive wait forever.
+        """
+        if self.stream.closed and not inbox.peer_left:
+            inbox.end({"type": "websocket.disconnect", "code": 1006})
 
     def _accepting(self, *args: Any) -> Any:
         """Hypercorn's ``Handshake.accept``, then the watch on the connection it made."""

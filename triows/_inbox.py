@@ -44,6 +44,7 @@ class Inbox:
 
     __slots__ = (
         "_busy",
+        "_deaf",
         "_direct",
         "_ended",
         "_final_event",
@@ -78,6 +79,7 @@ class Inbox:
         self._space: trio.lowlevel.ParkingLot | None = None
         self._waiter: trio.lowlevel.Task | None = None
         self._busy = False
+        self._deaf = False
         self._ended: Message | None = None
         self._peer_left: Message | None = None
         self._left_event: trio.Event | None = None
@@ -114,7 +116,7 @@ class Inbox:
             self.end(message)
             return
         self.frames += 1
-        if self._ended is not None:  # what comes after the end is not delivered
+        if self._ended is not None or self._deaf:  # after the end, or nobody reads: dropped
             return
         if self._max_size is not None and _size(message) > self._max_size:
             assert self._on_too_big is not None
@@ -136,9 +138,12 @@ class Inbox:
             if self._space is None:
                 self._space = trio.lowlevel.ParkingLot()
             await self._space.park()
-            if self.ended:
+            if self._closed_for_data():  # it may have changed while we waited
                 return
         queue.append(message)
+
+    def _closed_for_data(self) -> bool:
+        return self._ended is not None or self._deaf
 
     def end(self, message: Message, *, final: bool = True) -> None:
         """The server reports the end of the connection (``message``, a disconnect).
@@ -159,16 +164,19 @@ class Inbox:
             if self._final_event is not None:
                 self._final_event.set()
             assert self._peer_left is not None
-            self.interrupt(self._peer_left)
+            self.interrupt(self._peer_left, drop=False)
 
-    def interrupt(self, message: Message) -> None:
+    def interrupt(self, message: Message, *, drop: bool = True) -> None:
         """The connection is over (triows decided it): wake the handler with ``message``.
 
-        Data still queued is dropped from then on; what arrives is not queued.
+        What arrives from now on is not queued; with ``drop``, what is queued is dropped too
+        (the peer's own end keeps it: what the client sent before leaving is delivered).
         """
         if self._ended is not None:
             return
         self._ended = message
+        if drop and self._queue:
+            self._queue.clear()
         if self._space is not None:
             self._space.unpark_all()
         waiter = self._waiter
@@ -195,8 +203,21 @@ class Inbox:
                 self._left_event = trio.Event()
             await self._left_event.wait()
 
+    def stop_reading(self) -> None:
+        """The handler will not read any more (it closed, or ended): nothing waits for room.
+
+        Queued data is dropped and data that comes is dropped, so the server's reader is never
+        left parked in :meth:`put` (it must go on reading, to see the client's close).
+        """
+        self._deaf = True
+        if self._queue:
+            self._queue.clear()
+        if self._space is not None:
+            self._space.unpark_all()
+
     def detach(self) -> None:
         """The connection is done with this inbox: drop the callbacks into it (and the cycle)."""
+        self.stop_reading()
         self._on_end = _nothing
         self._on_too_big = None
         self._max_size = None

@@ -34,6 +34,9 @@ class Link(Protocol):
     def install(self, inbox: Inbox, max_message_size: int, on_too_big: Callable[[], None]) -> None:
         """From now on, deliver every message to ``inbox``."""
 
+    def sync(self, inbox: Inbox) -> None:
+        """Tell ``inbox`` if the server closed the stream without delivering its end."""
+
     def detach(self) -> None:
         """The app is done with the connection: the server no longer refers to it."""
 

@@ -59,7 +59,16 @@ class Outbox:
         policy: Its route's limits and policy.
     """
 
-    __slots__ = ("_bytes", "_frames", "_idle", "_policy", "_room", "_websocket", "_writing")
+    __slots__ = (
+        "_bytes",
+        "_frames",
+        "_idle",
+        "_policy",
+        "_room",
+        "_websocket",
+        "_writer_alive",
+        "_writing",
+    )
 
     def __init__(self, websocket: WebSocket, policy: Policy) -> None:
         self._websocket = websocket
@@ -67,6 +76,7 @@ class Outbox:
         self._frames: deque[_Frame] = deque()
         self._bytes = 0
         self._writing = False
+        self._writer_alive = True
         self._idle = trio.lowlevel.ParkingLot()
         self._room: trio.lowlevel.ParkingLot | None = None
         if websocket._nursery is None:
@@ -75,6 +85,16 @@ class Outbox:
                 "(the outbox's writer runs in websocket.nursery)"
             )
         websocket._nursery.start_soon(self._write)
+
+    @property
+    def writing(self) -> bool:
+        """Whether a frame is in the server's hands right now (possibly stuck there)."""
+        return self._writing
+
+    @property
+    def writer_alive(self) -> bool:
+        """Whether the writer task still runs (it is cancelled with the connection's nursery)."""
+        return self._writer_alive
 
     @property
     def busy(self) -> bool:
@@ -130,7 +150,15 @@ class Outbox:
         frame = _Frame(message, size, trio.current_time(), trio.Event())
         self._append(frame)
         assert frame.done is not None
-        await frame.done.wait()
+        try:
+            await frame.done.wait()
+        except BaseException:
+            # Cancelled while still queued: it is not sent later (trio's rule: an operation
+            # that raised Cancelled did not happen). One already being written goes out.
+            if not frame.sent and frame in self._frames:
+                self._frames.remove(frame)
+                self._bytes -= frame.size
+            raise
         if not frame.sent:
             raise self._websocket._disconnect()
 
@@ -176,8 +204,8 @@ class Outbox:
         await trio.lowlevel.checkpoint()
 
     async def flush(self) -> None:
-        """Wait until every queued frame has been written (or the connection has ended)."""
-        while self.busy and not self._websocket._ending():
+        """Wait until every queued frame has been written (or it cannot be any more)."""
+        while self.busy and self._writer_alive and not self._websocket._ending():
             if self._room is None:
                 self._room = trio.lowlevel.ParkingLot()
             await self._room.park()
@@ -197,6 +225,14 @@ class Outbox:
     # -- the writer ------------------------------------------------------------------------
 
     async def _write(self) -> None:
+        try:
+            await self._write_all()
+        finally:
+            self._writer_alive = False
+            if self._room is not None:
+                self._room.unpark_all()
+
+    async def _write_all(self) -> None:
         websocket = self._websocket
         frames = self._frames
         policy = self._policy

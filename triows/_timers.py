@@ -110,9 +110,13 @@ class Timers:
         """
         if key in self._lingering:  # the first moment given stands
             return
-        self._lingering[key] = (trio.current_time() + delay, fn)
-        if self._sweep is None:
-            self._sweep = self.call_later(delay, self._swept)
+        when = trio.current_time() + delay
+        self._lingering[key] = (when, fn)
+        sweep = self._sweep
+        if sweep is None or when < sweep.when:  # none planned, or this one is due sooner
+            if sweep is not None:
+                sweep.cancel()
+            self._sweep = self.call_at(when, self._swept)
 
     def release(self, key: Any) -> None:
         """``key`` ended in time: forget its :meth:`linger`."""
@@ -123,11 +127,17 @@ class Timers:
         lingering = self._lingering
         now = trio.current_time()
         due = [key for key, (when, _) in lingering.items() if when <= now]
-        for key in due:
-            _, fn = lingering.pop(key)
-            fn()
-        if lingering:
-            self._sweep = self.call_at(min(when for when, _ in lingering.values()), self._swept)
+        try:
+            for key in due:
+                _, fn = lingering.pop(key)
+                try:
+                    fn()
+                except Exception:  # a bug in triows: say so, keep the others
+                    logger.exception("a timer failed")
+        finally:
+            if lingering:
+                soonest = min(when for when, _ in lingering.values())
+                self._sweep = self.call_at(soonest, self._swept)
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Serve calls until cancelled (``await nursery.start(timers.run)``)."""

@@ -263,8 +263,10 @@ class WebSocket(HTTPConnection):
         with trio.CancelScope(shield=True):
             with trio.move_on_after(self._settings.close_timeout):
                 await outbox.flush()
-            if outbox.busy and self._link is not None:
+            if outbox.writing and outbox.writer_alive and self._link is not None:
                 await self._link.abort()  # the writer is stuck in a write nothing else can end
+        if outbox.busy:  # the writer was cancelled with the nursery (a failure, a shutdown)
+            outbox.fail()
 
     async def _finish(self, code: int, reason: str, *, linger: bool = True) -> None:
         """Close if still open, ignoring a vanished peer; called once the handler has ended.
@@ -291,10 +293,13 @@ class WebSocket(HTTPConnection):
         timer: Timer | None = None
         if self._link is not None and timers is not None and timers.running:
             timer = timers.call_later(self._settings.close_timeout, self._reap)
+        self._inbox.stop_reading()  # the handler has ended: its reader must not wait for room
         try:
-            await self.close(code, reason)
-            if linger and self._accepted and not self._inbox.peer_left:
-                with trio.move_on_after(self._settings.close_timeout):
+            # Bounded and cancellable: on HTTP/2 hypercorn's write waits (cancellably) for the
+            # client's flow-control window; on HTTP/1.1 a stuck write is ended by the timer.
+            with trio.move_on_after(self._settings.close_timeout):
+                await self.close(code, reason)
+                if linger and self._accepted and not self._inbox.peer_left:
                     await self._inbox.wait_peer_left()
         except (OSError, trio.BrokenResourceError, trio.ClosedResourceError):
             pass  # the peer is gone; there is nobody left to tell
@@ -386,6 +391,8 @@ class WebSocket(HTTPConnection):
         self._move(Event.ACCEPT)
         self.accepted_subprotocol = subprotocol
         await self._write(message)
+        if self._link is not None:
+            self._link.sync(self._inbox)
         timeout = self._settings.idle_timeout
         if timeout is not None and self._timers is not None:
             self._idle = IdleWatch(self, self._timers, timeout)
@@ -412,6 +419,7 @@ class WebSocket(HTTPConnection):
             if self._conn_state is not state:  # it ended meanwhile
                 return
         self._move(Event.CLOSE, int(code), reason)
+        self._inbox.stop_reading()
         await self._write({"type": "websocket.close", "code": code, "reason": reason})
         if self._outbox is not None:
             self._outbox.fail()

@@ -274,6 +274,9 @@ class _SessionLink:
     def install(self, inbox: Inbox, max_message_size: int, on_too_big: Callable[[], None]) -> None:
         self._session._deliver = inbox.put
 
+    def sync(self, inbox: Inbox) -> None:
+        pass  # the session always delivers its end
+
     def detach(self) -> None:
         self._session._deliver = None
 
