@@ -426,6 +426,9 @@ DEFAULTS = {
     "WEBSOCKET_OUTBOX_MAX_MESSAGES": 1024,
     "WEBSOCKET_OUTBOX_MAX_BYTES": 4 << 20,
     "WEBSOCKET_OUTBOX_MAX_LAG": None,
+    "WEBSOCKET_SHUTDOWN_CODE": 1012,
+    "WEBSOCKET_DRAIN_TIMEOUT": 10.0,
+    "WEBSOCKET_COMPRESSION": None,
 }
 
 
@@ -531,6 +534,19 @@ def test_config_missing_keys() -> None:
         (
             {"WEBSOCKET_OUTBOX_MAX_LAG": -1},
             "config WEBSOCKET_OUTBOX_MAX_LAG must be a number of seconds above 0, or None, got -1",
+        ),
+        (
+            {"WEBSOCKET_SHUTDOWN_CODE": 1006},
+            "config WEBSOCKET_SHUTDOWN_CODE must be a close code: 1000, 1001, 1012 (service "
+            "restart), 1013, or 3000-4999, got 1006",
+        ),
+        (
+            {"WEBSOCKET_DRAIN_TIMEOUT": 0},
+            "config WEBSOCKET_DRAIN_TIMEOUT must be a number of seconds above 0, got 0",
+        ),
+        (
+            {"WEBSOCKET_COMPRESSION": True},
+            'config WEBSOCKET_COMPRESSION must be None, "deflate" or "deflate-context", got True',
         ),
     ],
 )

@@ -98,6 +98,10 @@ class OutcomeController(ControllerBase):
         await self.ws.send_json({"three": 3})
         raise fail(RuntimeError("boom"))
 
+    @ws_route("/crash-long-before-accept")
+    async def crash_long_before_accept(self) -> None:
+        raise fail(ValueError("y" * 300))
+
     @ws_route("/crash-long-message")
     async def crash_long_message(self) -> None:
         await self.ws.accept()
@@ -292,7 +296,8 @@ async def test_http_exception_after_accept_closes_with_1011_and_is_logged(
     assert_logged_once(
         caplog,
         "websocket handler OutcomeController.http_exception_after_accept failed after "
-        "accept(); raise WebSocketException to close with a code",
+        "accept(); raise WebSocketException to close with a code "
+        "(/out/http-exception-after-accept from testclient:50000)",
         exc,
     )
 
@@ -313,7 +318,10 @@ async def test_a_crash_after_accept_closes_with_1011_after_the_frames_sent_befor
             assert (closed.code, closed.reason) == (1011, "Internal Server Error")
             (exc,) = raised
             assert_logged_once(
-                caplog, "websocket handler OutcomeController.crash_after_accept failed", exc
+                caplog,
+                "websocket handler OutcomeController.crash_after_accept failed"
+                " (/out/crash-after-accept from testclient:50000)",
+                exc,
             )
 
             # The app keeps serving.
@@ -334,7 +342,10 @@ async def test_a_crash_before_accept_is_an_http_500(caplog: pytest.LogCaptureFix
     }
     (exc,) = raised
     assert_logged_once(
-        caplog, "websocket handler OutcomeController.crash_before_accept failed", exc
+        caplog,
+        "websocket handler OutcomeController.crash_before_accept failed"
+        " (/out/crash-before-accept from testclient:50000)",
+        exc,
     )
 
 
@@ -355,7 +366,10 @@ async def test_a_crash_in_a_background_task_closes_with_1011_and_is_logged_once(
     assert (code, reason) == (1011, "Internal Server Error")
     (exc,) = raised
     assert_logged_once(
-        caplog, "websocket handler OutcomeController.crash_in_background failed", exc
+        caplog,
+        "websocket handler OutcomeController.crash_in_background failed"
+        " (/out/crash-in-background from testclient:50000)",
+        exc,
     )
 
 
@@ -398,7 +412,18 @@ async def test_debug_names_the_exception_in_the_500_body() -> None:
     with trio.fail_after(TIMEOUT):
         denied = await refusal("/out/crash-before-accept", debug_app)
     assert denied.status_code == 500
-    assert denied.json() == {"detail": "RuntimeError: boom"}
+    body = denied.json()
+    assert set(body) == {"detail", "traceback"}
+    assert body["detail"] == "RuntimeError: boom"
+    assert body["traceback"].startswith("Traceback (most recent call last):\n")
+    assert body["traceback"].endswith("RuntimeError: boom\n")
+
+
+async def test_a_debug_refusal_body_is_not_cut_like_a_close_reason() -> None:
+    with trio.fail_after(TIMEOUT):
+        denied = await refusal("/out/crash-long-before-accept", debug_app)
+    assert denied.status_code == 500
+    assert denied.json()["detail"] == "ValueError: " + "y" * 300
 
 
 async def test_debug_reason_is_cut_to_123_bytes() -> None:

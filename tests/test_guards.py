@@ -389,7 +389,7 @@ async def test_guard_raising_anything_else_is_a_500_logged_once(
     assert (record.name, record.levelno, record.getMessage()) == (
         "triows",
         logging.ERROR,
-        "websocket handler GuardedController.ws failed",
+        "websocket handler GuardedController.ws failed (/broken/ws from testclient:50000)",
     )
     assert record.exc_info is not None
     assert record.exc_info[1] is boom
@@ -413,7 +413,7 @@ async def test_guard_raising_on_http_is_a_500_logged_once(
     assert (record.name, record.levelno, record.getMessage()) == (
         "triows",
         logging.ERROR,
-        "HTTP GET /http failed",
+        "HTTP GET /http from 127.0.0.1:123 failed",
     )
     assert record.exc_info is not None
     assert record.exc_info[1] is boom
@@ -568,7 +568,10 @@ async def test_guard_cannot_accept_the_connection(caplog: pytest.LogCaptureFixtu
     assert (denied.status_code, denied.json()) == (500, SERVER_ERROR)
     assert calls == []
     (record,) = problems_logged(caplog)
-    assert record.getMessage() == "websocket handler AcceptController.ws failed"
+    assert (
+        record.getMessage()
+        == "websocket handler AcceptController.ws failed (/ws from testclient:50000)"
+    )
     assert record.exc_info is not None
     assert type(record.exc_info[1]) is WebSocketStateError
     assert str(record.exc_info[1]) == (

@@ -395,7 +395,7 @@ async def test_handler_exception_is_500_and_logged_once(caplog: pytest.LogCaptur
     assert response.json() == {"detail": "Internal Server Error"}
     records = error_records(caplog)
     assert [(r.name, r.levelno, r.getMessage()) for r in records] == [
-        ("triows", logging.ERROR, "HTTP GET /err/boom failed")
+        ("triows", logging.ERROR, "HTTP GET /err/boom from 127.0.0.1:123 failed")
     ]
     assert records[0].exc_info is not None
     assert records[0].exc_info[1] is raised[0]
@@ -410,7 +410,9 @@ async def test_debug_500_body_is_the_traceback(caplog: pytest.LogCaptureFixture)
     assert response.text == "".join(traceback.format_exception(raised[0]))
     assert response.text.startswith("Traceback (most recent call last):\n")
     assert response.text.endswith("ValueError: kaboom\n")
-    assert [r.getMessage() for r in error_records(caplog)] == ["HTTP GET /err/boom failed"]
+    assert [r.getMessage() for r in error_records(caplog)] == [
+        "HTTP GET /err/boom from 127.0.0.1:123 failed"
+    ]
 
 
 # -- REDIRECT_SLASHES ----------------------------------------------------------------------------
@@ -526,7 +528,7 @@ async def test_render_handler_returning_a_non_mapping_is_500(
     assert (response.status_code, response.json()) == (500, {"detail": "Internal Server Error"})
     records = error_records(caplog)
     assert [(r.name, r.getMessage()) for r in records] == [
-        ("triows", "HTTP GET /pages/broken failed")
+        ("triows", "HTTP GET /pages/broken from 127.0.0.1:123 failed")
     ]
     assert records[0].exc_info is not None
     error = records[0].exc_info[1]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -534,7 +535,14 @@ def expected_logs(row: Row) -> list[tuple[str, str]]:
 
 
 def logged_failures(caplog: pytest.LogCaptureFixture) -> list[tuple[str, str]]:
-    return [(r.name, r.getMessage()) for r in server_errors(caplog)]
+    """Each failure's logger and message, without where it happened (the client's port)."""
+    where = re.compile(r" \(/t/\w+ from (testclient:50000|127\.0\.0\.1:\d+)\)$")
+    found = []
+    for record in server_errors(caplog):
+        message = record.getMessage()
+        assert where.search(message), message
+        found.append((record.name, where.sub("", message)))
+    return found
 
 
 async def play_in_process(row: Row) -> Outcome:
@@ -595,7 +603,9 @@ async def test_a_handler_failure_is_logged_once_with_its_traceback(
     assert len(failures) == 1
     record = failures[0]
     assert (record.name, record.levelname) == ("triows", "ERROR")
-    assert record.getMessage() == "websocket handler TableController.crash failed"
+    assert record.getMessage() == (
+        "websocket handler TableController.crash failed (/t/crash from testclient:50000)"
+    )
     assert record.exc_info is not None
     assert repr(record.exc_info[1]) == "RuntimeError('boom: x')"
     assert 'raise RuntimeError(f"boom: {data}")' in caplog.text  # the traceback is there

@@ -610,7 +610,9 @@ def test_sync_frames_sent_before_a_failure_arrive_before_the_1011_close(
             ws.receive()
     assert (closed.value.code, closed.value.reason) == (1011, "Internal Server Error")
     errors = [r for r in caplog.records if r.name == "triows" and r.levelno == logging.ERROR]
-    assert [r.getMessage() for r in errors] == ["websocket handler ScenarioController.crash failed"]
+    assert [r.getMessage() for r in errors] == [
+        "websocket handler ScenarioController.crash failed (/s/crash from testclient:50000)"
+    ]
 
 
 async def test_async_failure_reason_names_the_error_in_debug_mode() -> None:

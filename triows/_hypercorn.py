@@ -31,7 +31,14 @@ connection uses it (and otherwise falls back to a portable design, see ``_inbox.
    limit ends it with 1009 before hypercorn's own close goes out (so no send spins meanwhile);
    and a frame wsproto rejects is answered with a close frame carrying wsproto's code and reason
    (1007 for invalid UTF-8) instead of a bare TCP close;
-4. :meth:`Link.abort` sends hypercorn the ``StreamClosed`` it sends itself when an app ends,
+4. permessage-deflate is the app's decision, not hypercorn's (which accepts any offer, with a
+   32 KiB window kept per direction: ~100 KiB per idle connection): the client's offer is
+   dropped before hypercorn's accept reads it (``WEBSOCKET_COMPRESSION = None``), or made to
+   ask for no context takeover both ways (``"deflate"``: wsproto then keeps no compressor
+   between messages), or left as it is (``"deflate-context"``);
+5. the worker's ``context.terminated``, which hypercorn sets when it begins to stop, tells the
+   app to drain its connections (:meth:`HypercornLink.server_stopping`);
+6. :meth:`Link.abort` sends hypercorn the ``StreamClosed`` it sends itself when an app ends,
    which closes the TCP connection (or the HTTP/2 stream) and so ends a stuck write at once.
 
 Everything here depends on hypercorn's internals; ``tests/test_faults.py`` pins each of them on
@@ -40,7 +47,7 @@ the installed version, and :func:`attach` checks the shape it relies on before u
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any, cast
 
 import trio
@@ -64,6 +71,7 @@ class HypercornLink:
     __slots__ = (
         "_accept",
         "_app_put",
+        "_compression",
         "_connection",
         "_events",
         "_inbox",
@@ -88,12 +96,19 @@ class HypercornLink:
         self._accept: Any = None
         self._connection: Any = None
         self._events: Any = None
+        self._compression: str | None = None
 
     def first_message(self) -> Message:
         """The ``websocket.connect`` hypercorn queued before the app started."""
         return self.channel.receive_nowait()
 
-    def install(self, inbox: Inbox, max_message_size: int, on_too_big: Callable[[], None]) -> None:
+    def install(
+        self,
+        inbox: Inbox,
+        max_message_size: int,
+        on_too_big: Callable[[], None],
+        compression: str | None,
+    ) -> None:
         """From now on, hypercorn delivers to ``inbox`` and refuses oversized messages.
 
         wsproto's connection is watched (:meth:`_watched`) from the moment hypercorn makes it,
@@ -115,6 +130,7 @@ class HypercornLink:
         self._inbox = inbox
         self._max_size = max_message_size
         self._on_too_big = on_too_big
+        self._compression = compression
         self._app_put = stream.app_put
         stream.app_put = inbox.put
         handshake = stream.handshake
@@ -132,7 +148,11 @@ class HypercornLink:
             inbox.end({"type": "websocket.disconnect", "code": 1006})
 
     def _accepting(self, *args: Any) -> Any:
-        """Hypercorn's ``Handshake.accept``, then the watch on the connection it made."""
+        """Hypercorn's ``Handshake.accept`` on the offers the app allows, then the watch."""
+        handshake = self.stream.handshake
+        offers = handshake.extensions
+        if offers and self._compression != "deflate-context":
+            handshake.extensions = None if self._compression is None else _bounded(offers)
         status, headers, connection = self._accept(*args)
         self._connection = connection
         self._events = connection.events
@@ -187,6 +207,16 @@ class HypercornLink:
         self._app_put = self._accept = self._connection = self._events = None
         self._on_too_big = _nothing  # a frame being read still ends up here, harmlessly
 
+    def server_stopping(self) -> tuple[Callable[[], Awaitable[object]], float] | None:
+        """The wait for hypercorn's worker to begin stopping, and its ``graceful_timeout``."""
+        wait = getattr(
+            getattr(getattr(self.stream, "context", None), "terminated", None), "wait", None
+        )
+        if wait is None:
+            return None
+        limit = getattr(getattr(self.stream, "config", None), "graceful_timeout", None)
+        return wait, float(limit) if isinstance(limit, (int, float)) else 3.0
+
     async def abort(self) -> None:
         """Close the stream now, as hypercorn does when an app ends (no close frame)."""
         from hypercorn.protocol.events import StreamClosed
@@ -198,6 +228,25 @@ class HypercornLink:
 
 def _nothing() -> None:
     pass
+
+
+_NO_TAKEOVER = ("client_no_context_takeover", "server_no_context_takeover")
+
+
+def _bounded(offers: list[str]) -> list[str]:
+    """The client's permessage-deflate offers, asking for no context takeover both ways.
+
+    wsproto's accept grants what an offer asks; so neither side keeps its LZ77 window between
+    messages, and wsproto drops its compressor and decompressor after each message (RFC 7692
+    lets a server answer with both parameters whatever the client offered).
+    """
+    bounded = []
+    for offer in offers:
+        if offer.split(";", 1)[0].strip().lower() == "permessage-deflate":
+            asked = {part.strip().lower() for part in offer.split(";")[1:]}
+            offer = "; ".join([offer, *(p for p in _NO_TAKEOVER if p not in asked)])
+        bounded.append(offer)
+    return bounded
 
 
 #: The classes :func:`attach` has checked the shape of: (hypercorn's stream, the channel).

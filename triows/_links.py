@@ -10,7 +10,7 @@ server a small task of the connection pumps ASGI ``receive`` into the inbox inst
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Protocol
 
 from . import _hypercorn
@@ -31,8 +31,17 @@ class Link(Protocol):
     def first_message(self) -> Message:
         """The ``websocket.connect`` message, queued before the app ran."""
 
-    def install(self, inbox: Inbox, max_message_size: int, on_too_big: Callable[[], None]) -> None:
-        """From now on, deliver every message to ``inbox``."""
+    def install(
+        self,
+        inbox: Inbox,
+        max_message_size: int,
+        on_too_big: Callable[[], None],
+        compression: str | None,
+    ) -> None:
+        """From now on, deliver every message to ``inbox``; negotiate ``compression``."""
+
+    def server_stopping(self) -> tuple[Callable[[], Awaitable[object]], float] | None:
+        """What returns once the server begins to stop, and the seconds it then allows."""
 
     def sync(self, inbox: Inbox) -> None:
         """Tell ``inbox`` if the server closed the stream without delivering its end."""

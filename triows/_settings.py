@@ -77,6 +77,10 @@ class ConnectionSettings:
     allowed_origins: frozenset[str] | None
     close_timeout: float
     outbox: Outbox
+    #: The close code of a drain (the server stopping).
+    shutdown_code: int
+    #: permessage-deflate: ``None``, ``"deflate"`` or ``"deflate-context"``.
+    compression: str | None
 
     @property
     def checks_origin(self) -> bool:
@@ -90,6 +94,8 @@ ROUTE_KEYS = {
     "idle_timeout": "WEBSOCKET_IDLE_TIMEOUT",
     "heartbeat": "WEBSOCKET_HEARTBEAT",
     "allowed_origins": "WEBSOCKET_ALLOWED_ORIGINS",
+    "shutdown_code": "WEBSOCKET_SHUTDOWN_CODE",
+    "compression": "WEBSOCKET_COMPRESSION",
 }
 
 _OUTBOX_KEYS = {
@@ -144,6 +150,8 @@ def resolve(config: Mapping[str, Any], options: Mapping[str, Any]) -> Connection
         allowed_origins=None if origins is None else frozenset(o.lower() for o in origins),
         close_timeout=config["WEBSOCKET_CLOSE_TIMEOUT"],
         outbox=Outbox(**outbox),
+        shutdown_code=pick("shutdown_code"),
+        compression=pick("compression"),
     )
 
 

@@ -7,7 +7,6 @@ handler call.
 
 from __future__ import annotations
 
-import logging
 import traceback
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -18,7 +17,8 @@ from urllib.parse import quote
 import pydantic_core
 import trio
 
-from ._logging import logger
+from ._drain import Drain
+from ._logging import logger, where
 from ._settings import resolve
 from ._timers import Timers
 from ._types import Receive, Scope, Send
@@ -103,6 +103,7 @@ class App:
         self._nursery: trio.Nursery | None = None
         #: Deadlines of every connection (idle timeouts, bounded closes), kept by one task.
         self.timers = Timers()
+        self._drain = Drain(self.timers, self.config.WEBSOCKET_DRAIN_TIMEOUT)
         self.state: dict[str, Any] = {}
         self._templates: Templates | None = None
         self._template_folders = self._find_template_folders(template_folder)
@@ -219,6 +220,7 @@ class App:
                         driver,
                         resolve(self.config, dict(route.options)),
                         self.timers,
+                        self._drain,
                         debug=self.config.DEBUG,
                         disconnect=hook_of(fn, "disconnect") if route.use_extra_handler else None,
                     )
@@ -258,6 +260,25 @@ class App:
                 "shutdown (is the server or test client running the lifespan?)"
             )
         return self._nursery
+
+    def drain(self, timeout: float | None = None) -> None:
+        """Begin a graceful drain of every open websocket connection (the server stops).
+
+        Each connection gets a close frame with its route's ``shutdown_code`` at once; its
+        handler's ``receive`` raises :class:`~triows.WebSocketDisconnect` with that code, and
+        handlers still running after ``timeout`` are cancelled. New handshakes get HTTP 503.
+        On hypercorn's trio worker (plain ``hypercorn`` and ``triows run``) this happens by
+        itself when the server begins to stop; call it on servers where it does not.
+
+        Args:
+            timeout: Seconds handlers have (default: ``WEBSOCKET_DRAIN_TIMEOUT``).
+        """
+        self._drain.begin(timeout)
+
+    @property
+    def open_websockets(self) -> int:
+        """How many websocket connections are open (their handshake begun, not ended)."""
+        return len(self._drain.connections)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """The ASGI entry point."""
@@ -308,7 +329,7 @@ class App:
         except ClientDisconnect:
             raise
         except Exception as exc:
-            logger.error("HTTP %s %s failed", scope["method"], scope["path"], exc_info=exc)
+            logger.error("HTTP %s %s failed", scope["method"], where(scope), exc_info=exc)
             if self.config.DEBUG:
                 return PlainTextResponse("".join(traceback.format_exception(exc)), 500)
             return JSONResponse({"detail": "Internal Server Error"}, 500)
@@ -374,6 +395,3 @@ class App:
         finally:
             self._nursery = None
         await send({"type": "lifespan.shutdown.complete"})
-
-
-logger.addHandler(logging.NullHandler())

@@ -63,6 +63,25 @@ def _heartbeat(value: Any) -> str | None:
     return None if ok and value[0] else 'a (ping, pong) pair of texts such as ("ping", "pong")'
 
 
+#: Close codes a server may end connections with when it stops (RFC 6455 and the IANA registry:
+#: normal, going away, service restart, try again later; 3000-4999 for applications).
+SHUTDOWN_CODES = (1000, 1001, 1012, 1013)
+
+#: The permessage-deflate choices: off, each message on its own, or a window kept across them.
+COMPRESSIONS = (None, "deflate", "deflate-context")
+
+
+def _shutdown_code(value: Any) -> str | None:
+    ok = isinstance(value, int) and not isinstance(value, bool)
+    if ok and (value in SHUTDOWN_CODES or 3000 <= value <= 4999):
+        return None
+    return "a close code: 1000, 1001, 1012 (service restart), 1013, or 3000-4999"
+
+
+def _compression(value: Any) -> str | None:
+    return None if value in COMPRESSIONS else 'None, "deflate" or "deflate-context"'
+
+
 def _policy(value: Any) -> str | None:
     return None if value in OUTBOX_POLICIES else f"one of {', '.join(OUTBOX_POLICIES)}"
 
@@ -97,6 +116,15 @@ KEYS: dict[str, _Key] = {
     "WEBSOCKET_OUTBOX_MAX_BYTES": _Key(4 << 20, _count),
     #: Seconds the oldest frame of an outbox may wait; ``None``: no limit.
     "WEBSOCKET_OUTBOX_MAX_LAG": _Key(None, _optional(_seconds)),
+    #: The close code every open connection gets when the server stops (``docs/deployment.md``).
+    "WEBSOCKET_SHUTDOWN_CODE": _Key(1012, _shutdown_code),
+    #: Seconds handlers have, once told the server stops, before they are cancelled.
+    "WEBSOCKET_DRAIN_TIMEOUT": _Key(10.0, _seconds),
+    #: permessage-deflate: ``None`` (off), ``"deflate"`` (each message compressed on its own:
+    #: nothing kept between messages) or ``"deflate-context"`` (a 32 KiB window kept per
+    #: direction: better ratios, ~100 KiB per connection). On hypercorn; elsewhere the server
+    #: decides.
+    "WEBSOCKET_COMPRESSION": _Key(None, _compression),
 }
 
 

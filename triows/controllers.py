@@ -160,10 +160,12 @@ class _WsRoute:
         heartbeat: tuple[str, str] | AppDefault | None = APP_DEFAULT,
         allowed_origins: Sequence[str] | AppDefault | None = APP_DEFAULT,
         outbox: OutboxPolicy | AppDefault = APP_DEFAULT,
+        shutdown_code: int | AppDefault = APP_DEFAULT,
+        compression: str | AppDefault | None = APP_DEFAULT,
     ) -> Callable[[F], F]:
         """Route websocket connections for ``path`` to the decorated handler.
 
-        The last five arguments override, for this route, the app's config key of the same
+        The last seven arguments override, for this route, the app's config key of the same
         name (``WEBSOCKET_MAX_MESSAGE_SIZE`` …; see ``docs/limits.md``); left out, the app's
         setting applies.
 
@@ -179,6 +181,8 @@ class _WsRoute:
             heartbeat: ``(ping, pong)`` text frames triows answers itself.
             allowed_origins: Origins a browser's handshake may come from.
             outbox: Limits and policy of ``push_*`` (:class:`~triows.OutboxPolicy`).
+            shutdown_code: The close code its connections get when the server stops.
+            compression: permessage-deflate: ``None``, ``"deflate"`` or ``"deflate-context"``.
 
         Raises:
             ConfigurationError: Used without parentheses, an unknown ``encoding``, or a setting
@@ -194,6 +198,8 @@ class _WsRoute:
             "heartbeat": heartbeat,
             "allowed_origins": allowed_origins,
             "outbox": outbox,
+            "shutdown_code": shutdown_code,
+            "compression": compression,
         }
         options = tuple((k, v) for k, v in given.items() if v is not APP_DEFAULT)
         info = RouteInfo(

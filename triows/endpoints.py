@@ -23,6 +23,7 @@ anything else                         HTTP 500 denial, logged             close 
 
 from __future__ import annotations
 
+import logging
 import traceback
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any, Protocol
@@ -30,7 +31,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import pydantic_core
 import trio
 
-from ._logging import logger
+from ._logging import logger, where
 from ._settings import ConnectionSettings
 from .context import ExecutionContext
 from .errors import (
@@ -49,6 +50,7 @@ from .responses import HTMLResponse, Response, to_response
 from .websocket import WebSocket, WebSocketState
 
 if TYPE_CHECKING:
+    from ._drain import Drain
     from ._timers import Timers
     from .di import Plan
     from .templating import Templates
@@ -231,11 +233,12 @@ class WebSocketEndpoint:
         driver: How it runs (:class:`PlainHandler` or :class:`MessageLoop`).
         settings: The route's limits, timeouts, origins and outbox policy.
         timers: The app's timers (idle timeouts, bounded closes).
+        drain: The app's open connections, told when the server stops.
         debug: Name the exception in 1011 close reasons.
         disconnect: The disconnect hook, if any.
     """
 
-    __slots__ = ("debug", "disconnect", "driver", "handler", "settings", "timers")
+    __slots__ = ("debug", "disconnect", "drain", "driver", "handler", "settings", "timers")
 
     def __init__(
         self,
@@ -243,10 +246,12 @@ class WebSocketEndpoint:
         driver: Driver,
         settings: ConnectionSettings,
         timers: Timers,
+        drain: Drain,
         *,
         debug: bool = False,
         disconnect: Hook | None = None,
     ) -> None:
+        self.drain = drain
         self.handler = handler
         self.driver = driver
         self.settings = settings
@@ -276,9 +281,13 @@ class WebSocketEndpoint:
                         await nursery.start(timers.run)
                     await websocket._open(nursery, self.settings, timers)
                     try:
-                        instance, arguments = await self._admit(websocket, context, cache)
-                        if instance is not None:
-                            await self.driver(websocket, instance, arguments)
+                        if not self.drain.admit(websocket):
+                            body = {"detail": "server shutting down"}
+                            await _deny(websocket, 503, body, {}, self.settings.close_timeout)
+                        else:
+                            instance, arguments = await self._admit(websocket, context, cache)
+                            if instance is not None:
+                                await self.driver(websocket, instance, arguments)
                     finally:
                         await websocket._settle()
                         websocket._closed_nursery()
@@ -301,7 +310,15 @@ class WebSocketEndpoint:
             if self.disconnect is not None:
                 await self._conclude(websocket, instance)
         finally:
+            self.drain.discard(websocket)
             websocket._detach()  # drop the cycles: freed by refcount, not by the GC
+            if logger.isEnabledFor(logging.DEBUG):
+                logger.debug(
+                    "websocket %s ended: %s %r",
+                    where(websocket.scope),
+                    websocket.close_code,
+                    websocket.close_reason,
+                )
 
     async def _admit(
         self, websocket: WebSocket, context: ExecutionContext, cache: dict[type, Any]
@@ -330,7 +347,12 @@ class WebSocketEndpoint:
         try:
             await self.disconnect(instance, websocket, websocket.close_code or CloseCode.NO_STATUS)
         except Exception as exc:
-            logger.error("the disconnect hook of %s failed", self.handler.owner, exc_info=exc)
+            logger.error(
+                "the disconnect hook of %s failed (%s)",
+                self.handler.owner,
+                where(websocket.scope),
+                exc_info=exc,
+            )
 
     async def _answer_failure(
         self, websocket: WebSocket, leaves: list[BaseException], exc: BaseException
@@ -357,11 +379,24 @@ class WebSocketEndpoint:
             if isinstance(failure, HTTPException)
             else ""
         )
-        logger.error("websocket handler %s failed%s", self.handler.owner, note, exc_info=failure)
-        detail = _debug_detail(failure) if self.debug else "Internal Server Error"
+        logger.error(
+            "websocket handler %s failed%s (%s)",
+            self.handler.owner,
+            note,
+            where(websocket.scope),
+            exc_info=failure,
+        )
         if connecting:
-            await _deny(websocket, 500, {"detail": detail}, {}, timeout)
+            # A refusal's body has no size limit: in DEBUG it carries the whole traceback.
+            denial: dict[str, Any] = {"detail": "Internal Server Error"}
+            if self.debug:
+                denial = {
+                    "detail": "".join(traceback.format_exception_only(failure)).strip(),
+                    "traceback": "".join(traceback.format_exception(failure)),
+                }
+            await _deny(websocket, 500, denial, {}, timeout)
         else:
+            detail = _debug_detail(failure) if self.debug else "Internal Server Error"
             await websocket._finish(CloseCode.INTERNAL_ERROR, detail)
 
 

@@ -23,6 +23,7 @@ concurrently.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -51,6 +52,10 @@ def _encode_headers(headers: Mapping[str, str] | Iterable[tuple[str, str]]) -> l
     return [[k.lower().encode("latin-1"), v.encode("latin-1")] for k, v in items]
 
 
+#: States in which ``accept()`` raises ``WebSocketDisconnect``: not the handler's mistake.
+_ENDED_FOR_ACCEPT = frozenset({WebSocketState.DISCONNECTED, WebSocketState.CLOSING})
+
+
 class WebSocket(HTTPConnection):
     """A websocket connection, as a handler sees it.
 
@@ -69,6 +74,7 @@ class WebSocket(HTTPConnection):
         "_admitting",
         "_conn_state",
         "_connect_pending",
+        "_deadline",
         "_finished",
         "_idle",
         "_inbox",
@@ -104,6 +110,8 @@ class WebSocket(HTTPConnection):
         self._outbox: Outbox | None = None
         self._timers: Timers | None = None
         self._idle: IdleWatch | None = None
+        #: When a drain (the server stopping) ends this connection at the latest.
+        self._deadline: float | None = None
         #: The subprotocol chosen by ``accept()``, if any.
         self.accepted_subprotocol: str | None = None
         #: The code the connection ended with (sent or received), once it has ended.
@@ -173,7 +181,7 @@ class WebSocket(HTTPConnection):
         if link is not None:
             self._link = link
             first = link.first_message()
-            link.install(inbox, settings.max_message_size, self._too_big)
+            link.install(inbox, settings.max_message_size, self._too_big, settings.compression)
         else:
             first = await self._receive()
             self._write = self._checkpointed(self._send)
@@ -190,20 +198,51 @@ class WebSocket(HTTPConnection):
     def _end_admission(self) -> None:
         self._admitting = False
 
-    def _end(self, code: int, reason: str) -> None:
-        """Triows ends the connection: a limit or a timeout (see the state table).
+    def _end(self, code: int, reason: str, grace: float | None = None) -> None:
+        """Triows ends the connection: a limit, a timeout, a drain (see the state table).
 
         The handler's receive wakes with :class:`~triows.WebSocketDisconnect` of ``code`` and
-        its sends raise it; the close frame goes out when it ends. If it has not ended after the
-        close timeout it is cancelled, and on hypercorn the TCP connection is cut (a write to a
-        client that stopped reading cannot be cancelled otherwise).
+        its sends raise it; the close frame goes out when it ends. If it has not ended after
+        ``grace`` (default: the close timeout) it is cancelled, and on hypercorn the TCP
+        connection is cut (a write to a client that stopped reading cannot be cancelled
+        otherwise).
         """
         if self._conn_state not in OPEN:
             return
         reason = truncate_reason(reason)
         self._move(Event.END, code, reason)
         self._inbox.interrupt({"type": "websocket.disconnect", "code": code, "reason": reason})
-        self._stop_sending()
+        self._stop_sending(grace)
+
+    def _shut_down(self, code: int, reason: str, deadline: float) -> bool:
+        """The server stops: end the connection, its handler cancelled at ``deadline``.
+
+        Returns:
+            Whether the close frame should be sent now (the connection was accepted); a
+            handshake not yet answered is refused when its handler ends.
+        """
+        if self._conn_state not in OPEN:
+            return False
+        accepted = self._conn_state is WebSocketState.CONNECTED
+        self._deadline = deadline
+        self._end(code, reason, max(0.0, deadline - trio.current_time()))
+        return accepted
+
+    async def _say_goodbye(self) -> None:
+        """Send the close frame of a drain now, whatever the handler is doing.
+
+        Shielded (it must go out even as the connection's tasks are cancelled) and bounded by
+        the drain's deadline; a client that stopped reading is cut then (:meth:`_reap`).
+        """
+        deadline = self._deadline if self._deadline is not None else trio.current_time()
+        gone = (OSError, trio.BrokenResourceError, trio.ClosedResourceError)  # the peer left
+        with trio.CancelScope(deadline=deadline, shield=True), contextlib.suppress(*gone):
+            await self.close()
+
+    def _close_deadline(self) -> float:
+        """When a close of ours stops waiting: the close timeout, or a drain's end if sooner."""
+        limit = trio.current_time() + self._settings.close_timeout
+        return limit if self._deadline is None else min(limit, self._deadline)
 
     def _peer_left(self, message: Message) -> None:
         """The server reported that the peer left (the inbox's ``on_end``)."""
@@ -216,7 +255,7 @@ class WebSocket(HTTPConnection):
             self._move(Event.PEER_LEFT, code, reason)
         self._stop_sending()
 
-    def _stop_sending(self) -> None:
+    def _stop_sending(self, grace: float | None = None) -> None:
         """The connection has ended: no more frames, no more idle checks, and a grace.
 
         A handler that goes on regardless (awaiting something else) is cancelled once the close
@@ -229,7 +268,8 @@ class WebSocket(HTTPConnection):
             self._idle.stop()
         timers = self._timers
         if self._nursery is not None and timers is not None and not self._finished:
-            timers.linger(self, self._settings.close_timeout, self._grace_over)
+            delay = self._settings.close_timeout if grace is None else grace
+            timers.linger(self, delay, self._grace_over)
 
     def _grace_over(self) -> None:
         """A timer: the connection ended a close timeout ago; end what still runs."""
@@ -285,19 +325,23 @@ class WebSocket(HTTPConnection):
             if self._link is not None and inbox.peer_left and not inbox.final:
                 # The peer's close frame came while the handler sent; hypercorn answers it
                 # still, and would drop the TCP connection unanswered if the app returned now.
-                with trio.move_on_after(self._settings.close_timeout):
+                with trio.move_on_at(self._close_deadline()):
                     await inbox.wait_final()
+            elif linger and self._deadline is not None and self._accepted and not inbox.peer_left:
+                # A drain sent the close frame: wait for the client's answer as for our own.
+                with trio.move_on_at(self._close_deadline()):
+                    await inbox.wait_peer_left()
             self._done()
             return
         timers = self._timers
         timer: Timer | None = None
         if self._link is not None and timers is not None and timers.running:
-            timer = timers.call_later(self._settings.close_timeout, self._reap)
+            timer = timers.call_later(self._close_deadline() - trio.current_time(), self._reap)
         self._inbox.stop_reading()  # the handler has ended: its reader must not wait for room
         try:
             # Bounded and cancellable: on HTTP/2 hypercorn's write waits (cancellably) for the
             # client's flow-control window; on HTTP/1.1 a stuck write is ended by the timer.
-            with trio.move_on_after(self._settings.close_timeout):
+            with trio.move_on_at(self._close_deadline()):
                 await self.close(code, reason)
                 if linger and self._accepted and not self._inbox.peer_left:
                     await self._inbox.wait_peer_left()
@@ -369,7 +413,7 @@ class WebSocket(HTTPConnection):
             WebSocketDisconnect: The client left during the handshake.
         """
         if self._conn_state is not WebSocketState.CONNECTING:
-            if self._conn_state is WebSocketState.DISCONNECTED:
+            if self._conn_state in _ENDED_FOR_ACCEPT:  # the client left, or the server stops
                 raise self._disconnect()
             raise self._state_error("accept()", WebSocketState.CONNECTING)
         if self._admitting:

@@ -271,8 +271,17 @@ class _SessionLink:
     def first_message(self) -> Message:
         return self._session._app_inbox.receive_nowait()
 
-    def install(self, inbox: Inbox, max_message_size: int, on_too_big: Callable[[], None]) -> None:
+    def install(
+        self,
+        inbox: Inbox,
+        max_message_size: int,
+        on_too_big: Callable[[], None],
+        compression: str | None,
+    ) -> None:
         self._session._deliver = inbox.put
+
+    def server_stopping(self) -> None:
+        return None  # the test client stops with its app; app.drain() begins a drain
 
     def sync(self, inbox: Inbox) -> None:
         pass  # the session always delivers its end
