@@ -27,6 +27,7 @@ from wsproto.events import (
     Request,
     TextMessage,
 )
+from wsproto.extensions import Extension
 
 __all__ = ["Closed", "RawClient", "Refused"]
 
@@ -60,6 +61,8 @@ class RawClient:
         self._events: list[Event] = []
         self._parts: list[str | bytes] = []
         self.closed: Closed | None = None
+        #: The extensions the server accepted in the handshake.
+        self.extensions: list[Extension] = []
 
     @classmethod
     async def connect(
@@ -71,8 +74,12 @@ class RawClient:
         *,
         limit: float = 5.0,
         receive_buffer: int | None = None,
+        extensions: Sequence[Extension] = (),
     ) -> RawClient:
         """Open a websocket to ``path``; ``receive_buffer`` shrinks the socket's (stalls).
+
+        ``extensions`` are offered (``PerMessageDeflate()``: as browsers do); those the server
+        accepted are in :attr:`extensions` afterwards.
 
         Raises:
             Refused: The server answered with an HTTP status.
@@ -89,6 +96,7 @@ class RawClient:
             host=f"{host}:{port}",
             target=path,
             extra_headers=[(k.encode(), v.encode()) for k, v in headers],
+            extensions=list(extensions),
         )
         try:
             await stream.send_all(ws.send(request))
@@ -109,6 +117,7 @@ class RawClient:
                 ws.receive_data(data)
                 for event in ws.events():
                     if isinstance(event, AcceptConnection):
+                        client.extensions = list(event.extensions)
                         return client
                     if isinstance(event, RejectConnection):
                         status = event.status_code

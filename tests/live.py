@@ -12,6 +12,7 @@ transcript a client must see. ``run_in_process`` and ``run_live`` play one over 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -24,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import trio
+import trio.testing
 import trio_websocket
 
 import triows.testing
@@ -127,6 +129,87 @@ async def _stop(process: trio.Process) -> None:
             os.killpg(process.pid, signal.SIGKILL)
             await process.wait()
     if process.stderr is not None:
+        await process.stderr.aclose()
+
+
+class Command:
+    """A server process run as a user would (its own session), its output read as it comes.
+
+    ``output["stdout"]`` and ``output["stderr"]`` keep everything it wrote; :meth:`wait_for`
+    waits, without polling, until a pattern appears in one of them.
+    """
+
+    def __init__(self, process: trio.Process) -> None:
+        self.process = process
+        self.output: dict[str, bytearray] = {"stdout": bytearray(), "stderr": bytearray()}
+        self._grew = trio.Event()
+        self._open = 2  # streams not at their end yet
+
+    async def _read(self, name: str, stream: trio.abc.ReceiveStream) -> None:
+        async for chunk in stream:
+            self.output[name] += chunk
+            self._grew.set()
+            self._grew = trio.Event()
+        self._open -= 1
+        self._grew.set()
+
+    def text(self, name: str = "stderr") -> str:
+        return self.output[name].decode("utf-8", "replace")
+
+    def count(self, pattern: str, name: str = "stderr") -> int:
+        return len(re.findall(pattern, self.text(name), re.MULTILINE))
+
+    async def wait_for(self, pattern: str, name: str = "stderr", count: int = 1) -> list[str]:
+        """The first ``count`` matches of ``pattern`` (a regex) in ``name``, once there.
+
+        Raises:
+            RuntimeError: The process closed its output first.
+        """
+        while True:
+            found = [m.group(0) for m in re.finditer(pattern, self.text(name), re.MULTILINE)]
+            if len(found) >= count:
+                return found[:count]
+            if not self._open:
+                raise RuntimeError(f"the process ended before {pattern!r}:\n{self.text()}")
+            await self._grew.wait()
+
+    async def url(self) -> str:
+        """The ``http://127.0.0.1:PORT`` of hypercorn's first ``Running on`` line."""
+        line = (await self.wait_for(r"Running on http://127\.0\.0\.1:\d+ "))[0]
+        return line.split("Running on ", 1)[1].strip()
+
+
+@asynccontextmanager
+async def command(args: Sequence[str], cwd: Path) -> AsyncIterator[Command]:
+    """Run ``args`` in ``cwd``; at the end SIGTERM it, and kill its process group if it stays."""
+    process = await trio.lowlevel.open_process(
+        list(args),
+        cwd=cwd,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
+    running = Command(process)
+    assert process.stdout is not None
+    assert process.stderr is not None
+    try:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(running._read, "stdout", process.stdout)
+            nursery.start_soon(running._read, "stderr", process.stderr)
+            try:
+                yield running
+            finally:
+                with trio.CancelScope(shield=True):
+                    if process.returncode is None:
+                        process.terminate()
+                        with trio.move_on_after(SERVER_TIMEOUT):
+                            await process.wait()
+                    with contextlib.suppress(ProcessLookupError):
+                        os.killpg(process.pid, signal.SIGKILL)  # it, or what it left behind
+                    await process.wait()
+    finally:
+        await process.stdout.aclose()
         await process.stderr.aclose()
 
 

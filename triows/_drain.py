@@ -50,7 +50,15 @@ class Drain:
         timeout: Seconds handlers get once told (``WEBSOCKET_DRAIN_TIMEOUT``).
     """
 
-    __slots__ = ("_empty", "_timers", "_watching", "connections", "deadline", "timeout")
+    __slots__ = (
+        "_empty",
+        "_last_end",
+        "_timers",
+        "_watching",
+        "connections",
+        "deadline",
+        "timeout",
+    )
 
     def __init__(self, timers: Timers, timeout: float) -> None:
         self._timers = timers
@@ -59,6 +67,13 @@ class Drain:
         self.connections: set[WebSocket] = set()
         #: When the drain ends (handlers are cancelled); ``None`` until one begins.
         self.deadline: float | None = None
+        self._watching = False
+        self._empty = trio.Event()
+        self._last_end = 0.0
+
+    def reset(self) -> None:
+        """The app starts (again): no drain, and the next server's stop is watched anew."""
+        self.deadline = None
         self._watching = False
         self._empty = trio.Event()
 
@@ -79,8 +94,10 @@ class Drain:
     def discard(self, websocket: WebSocket) -> None:
         """``websocket`` has ended."""
         self.connections.discard(websocket)
-        if self.deadline is not None and not self.connections:
-            self._empty.set()
+        if self.deadline is not None:
+            self._last_end = trio.current_time()
+            if not self.connections:
+                self._empty.set()
 
     def _watch(self, websocket: WebSocket) -> None:
         """Begin a drain when the server that carries ``websocket`` begins to stop."""
@@ -126,13 +143,18 @@ class Drain:
             self._timers.nursery.start_soon(self._report, now, len(connections))
 
     async def _report(self, began: float, count: int) -> None:
-        """Say how the drain ended: all handlers returned, or some were cancelled."""
+        """Say how the drain ended: all handlers returned, or some are cancelled and cut."""
         assert self.deadline is not None
-        with trio.move_on_at(self.deadline + MARGIN):
+        with trio.move_on_at(self.deadline):
             await self._empty.wait()
-        left = len(self.connections)
-        took = trio.current_time() - began
+        left = len(self.connections)  # the timers cut these just after the deadline
         if left:
-            logger.warning("drain: %d of %d connection(s) cut after %.1f s", left, count, took)
+            logger.warning(
+                "drain: %d of %d connection(s) still running after %.1f s: cancelled and cut",
+                left,
+                count,
+                self.deadline - began,
+            )
         else:
-            logger.info("drain: %d connection(s) ended in %.2f s", count, took)
+            took = self._last_end - began
+            logger.info("drain: all %d connection(s) ended in %.2f s", count, took)

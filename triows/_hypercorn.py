@@ -52,7 +52,7 @@ from typing import Any, cast
 
 import trio
 from wsproto.connection import ConnectionState
-from wsproto.events import BytesMessage, CloseConnection, TextMessage
+from wsproto.events import BytesMessage, CloseConnection, Ping, TextMessage
 
 from ._inbox import Inbox
 from ._types import Message, Receive, Send
@@ -207,6 +207,16 @@ class HypercornLink:
         self._app_put = self._accept = self._connection = self._events = None
         self._on_too_big = _nothing  # a frame being read still ends up here, harmlessly
 
+    async def ping(self) -> None:
+        """Send a ping frame, as hypercorn's own ping task would (``websocket_ping_interval``).
+
+        hypercorn's task sleeps on after the connection has closed and keeps it (and the
+        worker's graceful stop) waiting for up to an interval; triows' pings are timers.
+        """
+        stream = self.stream
+        if not stream.closed and self._connection is not None:
+            await stream._send_wsproto_event(Ping())
+
     def server_stopping(self) -> tuple[Callable[[], Awaitable[object]], float] | None:
         """The wait for hypercorn's worker to begin stopping, and its ``graceful_timeout``."""
         wait = getattr(
@@ -267,7 +277,7 @@ def attach(receive: Receive, send: Send) -> HypercornLink | None:
     if not isinstance(channel, trio.MemoryReceiveChannel):
         return None
     buffer = getattr(stream, "buffer", None)
-    needed = ("app_put", "closed", "handshake", "send", "stream_id")
+    needed = ("app_put", "closed", "handshake", "send", "stream_id", "_send_wsproto_event")
     if not all(hasattr(stream, name) for name in needed) or not hasattr(buffer, "max_length"):
         return None
     _checked = kinds

@@ -40,6 +40,9 @@ class Link(Protocol):
     ) -> None:
         """From now on, deliver every message to ``inbox``; negotiate ``compression``."""
 
+    async def ping(self) -> None:
+        """Send the client a ping (a no-op where the server cannot)."""
+
     def server_stopping(self) -> tuple[Callable[[], Awaitable[object]], float] | None:
         """What returns once the server begins to stop, and the seconds it then allows."""
 

@@ -77,6 +77,8 @@ class ConnectionSettings:
     allowed_origins: frozenset[str] | None
     close_timeout: float
     outbox: Outbox
+    #: Seconds between pings to the client (on hypercorn); ``None``: none.
+    ping_interval: float | None
     #: The close code of a drain (the server stopping).
     shutdown_code: int
     #: permessage-deflate: ``None``, ``"deflate"`` or ``"deflate-context"``.
@@ -94,6 +96,7 @@ ROUTE_KEYS = {
     "idle_timeout": "WEBSOCKET_IDLE_TIMEOUT",
     "heartbeat": "WEBSOCKET_HEARTBEAT",
     "allowed_origins": "WEBSOCKET_ALLOWED_ORIGINS",
+    "ping_interval": "WEBSOCKET_PING_INTERVAL",
     "shutdown_code": "WEBSOCKET_SHUTDOWN_CODE",
     "compression": "WEBSOCKET_COMPRESSION",
 }
@@ -150,6 +153,7 @@ def resolve(config: Mapping[str, Any], options: Mapping[str, Any]) -> Connection
         allowed_origins=None if origins is None else frozenset(o.lower() for o in origins),
         close_timeout=config["WEBSOCKET_CLOSE_TIMEOUT"],
         outbox=Outbox(**outbox),
+        ping_interval=pick("ping_interval"),
         shutdown_code=pick("shutdown_code"),
         compression=pick("compression"),
     )

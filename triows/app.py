@@ -118,6 +118,23 @@ class App:
 
     # -- building --------------------------------------------------------------------------
 
+    def _reconfigure(self, overrides: Mapping[str, Any]) -> None:
+        """Set config keys as if the app had been built with them (``triows run``'s flags).
+
+        Only before the app serves: the routes are resolved again with the new values.
+
+        Raises:
+            ConfigurationError: A value the key cannot take.
+        """
+        if self._nursery is not None:
+            raise RuntimeError("the config of a running app cannot change")
+        self.config = Config({**self.config, **overrides})
+        self._drain.timeout = self.config.WEBSOCKET_DRAIN_TIMEOUT
+        http_routes, ws_routes = self._build_routes()
+        self.http_router = Router(http_routes, "http")
+        self.websocket_router = Router(ws_routes, "websocket")
+        self._names = URLNames([*http_routes, *ws_routes])
+
     def _find_template_folders(self, template_folder: str | Path | None) -> list[Path]:
         folders = []
         if template_folder is not None:
@@ -266,7 +283,8 @@ class App:
 
         Each connection gets a close frame with its route's ``shutdown_code`` at once; its
         handler's ``receive`` raises :class:`~triows.WebSocketDisconnect` with that code, and
-        handlers still running after ``timeout`` are cancelled. New handshakes get HTTP 503.
+        handlers still running after ``timeout`` are cancelled. New handshakes get HTTP 503
+        until the next lifespan startup.
         On hypercorn's trio worker (plain ``hypercorn`` and ``triows run``) this happens by
         itself when the server begins to stop; call it on servers where it does not.
 
@@ -372,6 +390,7 @@ class App:
         started = stopping = False
         try:
             async with trio.open_nursery() as nursery:
+                self._drain.reset()  # a drain of an earlier run has ended with it
                 await nursery.start(self.timers.run)
                 self._nursery = nursery
                 async with self._lifespan_context():

@@ -116,6 +116,10 @@ KEYS: dict[str, _Key] = {
     "WEBSOCKET_OUTBOX_MAX_BYTES": _Key(4 << 20, _count),
     #: Seconds the oldest frame of an outbox may wait; ``None``: no limit.
     "WEBSOCKET_OUTBOX_MAX_LAG": _Key(None, _optional(_seconds)),
+    #: Seconds between the pings triows sends each client (on hypercorn; ``None``: none). Any
+    #: answer counts as activity for ``WEBSOCKET_IDLE_TIMEOUT``, and the ping is TCP data a
+    #: vanished peer cannot acknowledge (see ``triows run --tcp-user-timeout``).
+    "WEBSOCKET_PING_INTERVAL": _Key(20.0, _optional(_seconds)),
     #: The close code every open connection gets when the server stops (``docs/deployment.md``).
     "WEBSOCKET_SHUTDOWN_CODE": _Key(1012, _shutdown_code),
     #: Seconds handlers have, once told the server stops, before they are cancelled.

@@ -160,12 +160,13 @@ class _WsRoute:
         heartbeat: tuple[str, str] | AppDefault | None = APP_DEFAULT,
         allowed_origins: Sequence[str] | AppDefault | None = APP_DEFAULT,
         outbox: OutboxPolicy | AppDefault = APP_DEFAULT,
+        ping_interval: float | AppDefault | None = APP_DEFAULT,
         shutdown_code: int | AppDefault = APP_DEFAULT,
         compression: str | AppDefault | None = APP_DEFAULT,
     ) -> Callable[[F], F]:
         """Route websocket connections for ``path`` to the decorated handler.
 
-        The last seven arguments override, for this route, the app's config key of the same
+        The last eight arguments override, for this route, the app's config key of the same
         name (``WEBSOCKET_MAX_MESSAGE_SIZE`` …; see ``docs/limits.md``); left out, the app's
         setting applies.
 
@@ -181,6 +182,7 @@ class _WsRoute:
             heartbeat: ``(ping, pong)`` text frames triows answers itself.
             allowed_origins: Origins a browser's handshake may come from.
             outbox: Limits and policy of ``push_*`` (:class:`~triows.OutboxPolicy`).
+            ping_interval: Seconds between the pings sent to each client (on hypercorn).
             shutdown_code: The close code its connections get when the server stops.
             compression: permessage-deflate: ``None``, ``"deflate"`` or ``"deflate-context"``.
 
@@ -198,6 +200,7 @@ class _WsRoute:
             "heartbeat": heartbeat,
             "allowed_origins": allowed_origins,
             "outbox": outbox,
+            "ping_interval": ping_interval,
             "shutdown_code": shutdown_code,
             "compression": compression,
         }

@@ -32,7 +32,7 @@ import trio
 
 from ._inbox import Inbox, pump
 from ._links import Link, attach
-from ._liveness import IdleWatch
+from ._liveness import IdleWatch, Pinger
 from ._outbox import Outbox
 from ._receive import KEYS, Messages, Mode, parse_json
 from ._settings import BARE, ConnectionSettings
@@ -81,6 +81,7 @@ class WebSocket(HTTPConnection):
         "_link",
         "_nursery",
         "_outbox",
+        "_pinger",
         "_receive",
         "_send",
         "_settings",
@@ -110,6 +111,7 @@ class WebSocket(HTTPConnection):
         self._outbox: Outbox | None = None
         self._timers: Timers | None = None
         self._idle: IdleWatch | None = None
+        self._pinger: Pinger | None = None
         #: When a drain (the server stopping) ends this connection at the latest.
         self._deadline: float | None = None
         #: The subprotocol chosen by ``accept()``, if any.
@@ -235,9 +237,23 @@ class WebSocket(HTTPConnection):
         the drain's deadline; a client that stopped reading is cut then (:meth:`_reap`).
         """
         deadline = self._deadline if self._deadline is not None else trio.current_time()
+        timers, timer = self._timers, None
+        if self._link is not None and timers is not None and timers.running:
+            # hypercorn's write cannot be cancelled: a close frame stuck on a client that
+            # stopped reading is ended by cutting the connection at the deadline.
+            timer = timers.call_at(deadline, self._cut)
         gone = (OSError, trio.BrokenResourceError, trio.ClosedResourceError)  # the peer left
-        with trio.CancelScope(deadline=deadline, shield=True), contextlib.suppress(*gone):
-            await self.close()
+        try:
+            with trio.CancelScope(deadline=deadline, shield=True), contextlib.suppress(*gone):
+                await self.close()
+        finally:
+            if timer is not None:
+                timer.cancel()
+
+    def _cut(self) -> None:
+        """A timer: cut the connection now, whatever is still writing to it."""
+        if self._link is not None and self._timers is not None:
+            self._timers.nursery.start_soon(self._link.abort)
 
     def _close_deadline(self) -> float:
         """When a close of ours stops waiting: the close timeout, or a drain's end if sooner."""
@@ -266,6 +282,8 @@ class WebSocket(HTTPConnection):
             self._outbox.fail()
         if self._idle is not None:
             self._idle.stop()
+        if self._pinger is not None:
+            self._pinger.stop()
         timers = self._timers
         if self._nursery is not None and timers is not None and not self._finished:
             delay = self._settings.close_timeout if grace is None else grace
@@ -368,8 +386,11 @@ class WebSocket(HTTPConnection):
         self._inbox.detach()
         if self._link is not None:
             self._link.detach()
+        if self._pinger is not None:
+            self._pinger.stop()
         self._outbox = None
         self._idle = None
+        self._pinger = None
 
     def _closed_nursery(self) -> None:
         self._nursery = None
@@ -437,9 +458,13 @@ class WebSocket(HTTPConnection):
         await self._write(message)
         if self._link is not None:
             self._link.sync(self._inbox)
+        timers = self._timers
         timeout = self._settings.idle_timeout
-        if timeout is not None and self._timers is not None:
-            self._idle = IdleWatch(self, self._timers, timeout)
+        if timeout is not None and timers is not None:
+            self._idle = IdleWatch(self, timers, timeout)
+        interval = self._settings.ping_interval
+        if interval is not None and timers is not None and self._link is not None:
+            self._pinger = Pinger(self._link, timers, interval)
 
     async def close(self, code: int = CloseCode.NORMAL, reason: str | None = None) -> None:
         """Close the connection; a no-op once it has ended.
@@ -469,6 +494,8 @@ class WebSocket(HTTPConnection):
             self._outbox.fail()
         if self._idle is not None:
             self._idle.stop()
+        if self._pinger is not None:
+            self._pinger.stop()
 
     async def deny(
         self,
@@ -731,7 +758,11 @@ class WebSocket(HTTPConnection):
 
     async def _refuse_send(self) -> None:
         state = self._conn_state
-        if state is WebSocketState.DISCONNECTED or state is WebSocketState.CLOSING:
+        if (
+            state is WebSocketState.DISCONNECTED
+            or state is WebSocketState.CLOSING
+            or (state is WebSocketState.CLOSED and self._deadline is not None)  # a drain's close
+        ):
             await trio.lowlevel.checkpoint()  # a loop that catches this must still yield
             raise self._disconnect()
         raise self._state_error("sending", WebSocketState.CONNECTED)

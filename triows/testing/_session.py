@@ -280,6 +280,9 @@ class _SessionLink:
     ) -> None:
         self._session._deliver = inbox.put
 
+    async def ping(self) -> None:
+        await trio.lowlevel.checkpoint()  # the in-process client has no ping frames
+
     def server_stopping(self) -> None:
         return None  # the test client stops with its app; app.drain() begins a drain
 

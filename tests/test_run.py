@@ -1,0 +1,409 @@
+"""``triows run`` and serving in production: the drain, workers, reload, errors on stderr.
+
+The live tests start the real command (``python -m triows run``, or plain ``hypercorn``) in a
+process of its own, with ``tests/fixtures/run_app.py``, and read what it prints.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import socket
+import sys
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import trio
+import trio_websocket
+from live import SERVER_TIMEOUT, command, open_websocket
+from wsproto.extensions import PerMessageDeflate
+
+import triows.testing
+from bench.rawclient import Closed, RawClient, Refused
+from triows import App, Controller, ControllerBase, WebSocket, WebSocketDisconnect, ws_route
+from triows.cli import main, parser
+from triows.server import AppNotFound, RunSettings, create_sockets, hypercorn_config, load
+
+ROOT = Path(__file__).resolve().parent.parent
+TARGET = "tests.fixtures.run_app:app"
+TIMEOUT = 30.0
+
+
+def triows_run(*flags: str, target: str = TARGET) -> list[str]:
+    return [sys.executable, "-m", "triows", "run", target, "--port", "0", *flags]
+
+
+class At:
+    """Where a server listens, as ``live.open_websocket`` wants it."""
+
+    def __init__(self, url: str) -> None:
+        self.port = int(url.rsplit(":", 1)[1])
+
+
+# -- the drain ---------------------------------------------------------------------------------
+
+
+@pytest.mark.live
+async def test_sigterm_tells_every_client_at_once_and_exits_within_the_drain_timeout() -> None:
+    drain = 2.0
+    holders, restarters = 50, 5
+    closes: list[tuple[str, float, int, str]] = []
+    with trio.fail_after(TIMEOUT):
+        async with command(triows_run("--drain-timeout", str(drain), "--no-access-log"), ROOT) as (
+            server
+        ):
+            at = At(await server.url())
+
+            async def client(path: str, task_status: trio.TaskStatus[None]) -> None:
+                async with open_websocket(at, path) as ws:
+                    assert await ws.get_message() == "ready"
+                    task_status.started()
+                    with pytest.raises(trio_websocket.ConnectionClosed) as closed:
+                        await ws.get_message()
+                    reason = closed.value.reason
+                    closes.append((path, trio.current_time(), reason.code, reason.reason or ""))
+
+            async with trio.open_nursery() as clients:
+                for n in range(holders + restarters):
+                    path = "/r/hold" if n < holders else "/r/restart"
+                    await clients.start(client, path)
+                # One more that never reads: the handler's writes to it get stuck.
+                stalled = await RawClient.connect("127.0.0.1", at.port, "/r/flood")
+                try:
+                    signalled = trio.current_time()
+                    server.process.send_signal(signal.SIGTERM)
+                    await server.process.wait()
+                    exited = trio.current_time() - signalled
+                finally:
+                    await stalled.aclose()
+    assert server.process.returncode == 0
+    assert exited <= drain + 1.0, exited
+    expected = [("/r/hold", 1012, "server shutting down")] * holders
+    expected += [("/r/restart", 1001, "server shutting down")] * restarters
+    assert sorted((path, code, reason) for path, _, code, reason in closes) == expected
+    latest = max(when for _, when, _, _ in closes) - signalled
+    assert latest <= 1.0, latest
+    finals = server.text("stdout").splitlines()
+    assert sorted(finals) == sorted(
+        ["finally hold 1012"] * holders
+        + ["finally restart 1001"] * restarters
+        + ["finally flood 1012"]
+    )
+    log = server.text()
+    assert "SIGTERM: stopping" in log
+    assert "drain: 1 of 56 connection(s) still running after 2.0 s: cancelled and cut" in log, log
+
+
+@pytest.mark.live
+async def test_a_handshake_during_the_drain_is_refused_with_503() -> None:
+    app = App(controllers=[Held])
+    with trio.fail_after(TIMEOUT):
+        async with triows.testing.serve(app) as server, server.websocket_connect("/held") as first:
+            assert await first.receive_text() == "ready"
+            app.drain(5.0)
+            assert app.open_websockets == 1
+            with pytest.raises(Refused) as refused:
+                await RawClient.connect("127.0.0.1", server.port, "/held")
+            assert refused.value.status == 503
+            assert json.loads(refused.value.body) == {"detail": "server shutting down"}
+            with pytest.raises(WebSocketDisconnect) as closed:
+                await first.receive()
+            assert (closed.value.code, closed.value.reason) == (1012, "server shutting down")
+
+
+@Controller("")
+class Held(ControllerBase):
+    @ws_route("/held")
+    async def held(self, ws: WebSocket) -> None:
+        await ws.accept()
+        await ws.send_text("ready")
+        async for _ in ws.iter_text():
+            pass
+
+
+@pytest.mark.live
+async def test_workers_2_runs_two_workers_that_each_drain() -> None:
+    with trio.fail_after(TIMEOUT):
+        async with command(triows_run("--workers", "2", "--no-access-log"), ROOT) as server:
+            lines = await server.wait_for(r"\[(\d+)\] \[INFO\] Running on http://\S+", count=2)
+            pids = {re.search(r"\[(\d+)\]", line).group(1) for line in lines}  # type: ignore[union-attr]
+            assert len(pids) == 2
+            assert str(server.process.pid) not in pids  # the supervisor serves nothing itself
+            url = await server.url()
+            async with httpx.AsyncClient(base_url=url) as http:
+                answer = (await http.get("/r/pid")).json()
+            assert str(answer["pid"]) in pids
+            server.process.send_signal(signal.SIGTERM)
+            await server.process.wait()
+    assert server.process.returncode == 0
+    assert server.count(r"SIGTERM: stopping") == 2
+
+
+@pytest.mark.live
+async def test_reload_restarts_the_worker_on_a_change(tmp_path: Path) -> None:
+    module = tmp_path / "reloadme.py"
+    source = textwrap.dedent(
+        """
+        from triows import App, Controller, ControllerBase, get
+
+        @Controller("")
+        class Version(ControllerBase):
+            @get("/version")
+            async def version(self) -> dict[str, str]:
+                return {"version": "VERSION"}
+
+        app = App(controllers=[Version])
+        """
+    )
+    module.write_text(source.replace("VERSION", "one"))
+    with trio.fail_after(TIMEOUT):
+        async with command(triows_run("--reload", target="reloadme:app"), tmp_path) as server:
+            url = await server.url()
+            async with httpx.AsyncClient(base_url=url) as http:
+                assert (await http.get("/version")).json() == {"version": "one"}
+                module.write_text(source.replace("VERSION", "two"))
+                stat = module.stat()
+                os.utime(module, (stat.st_atime, stat.st_mtime + 2))  # a change, whatever the clock
+                await server.wait_for("a file changed: restarting the workers")
+                await server.wait_for(r"Running on http://\S+", count=2)
+                assert (await http.get("/version")).json() == {"version": "two"}
+            server.process.send_signal(signal.SIGTERM)
+            await server.process.wait()
+    assert server.process.returncode == 0
+
+
+# -- errors you can see ------------------------------------------------------------------------
+
+
+@pytest.mark.live
+@pytest.mark.parametrize("runner", ["hypercorn", "triows run"])
+async def test_a_handler_error_is_printed_once_with_route_and_client(runner: str) -> None:
+    if runner == "hypercorn":
+        args = [sys.executable, "-m", "hypercorn", "--worker-class", "trio"]
+        args += ["--bind", "127.0.0.1:0", TARGET]
+    else:
+        args = triows_run("--no-access-log")
+    with trio.fail_after(TIMEOUT):
+        async with command(args, ROOT) as server:
+            at = At(await server.url())
+            # A client's mistake first: answered with its close code, not logged as an error.
+            mistaken = await RawClient.connect("127.0.0.1", at.port, "/r/note")
+            await mistaken.send_text("{not json")
+            with pytest.raises(Closed) as refused:
+                await mistaken.receive(10)
+            assert refused.value.code == 1007
+            await mistaken.aclose()
+            crashed = await RawClient.connect("127.0.0.1", at.port, "/r/crash")
+            port = crashed.stream.socket.getsockname()[1]
+            with pytest.raises(Closed) as closed:
+                await crashed.receive(10)
+            assert (closed.value.code, closed.value.reason) == (1011, "Internal Server Error")
+            await crashed.aclose()
+            await server.wait_for("RuntimeError: boom from the crash route")
+            server.process.send_signal(signal.SIGTERM)
+            await server.process.wait()
+    log = server.text()
+    assert log.count("Traceback (most recent call last)") == 1, log
+    assert log.count("RuntimeError: boom from the crash route") == 1, log
+    said = f"websocket handler RunController.crash failed (/r/crash from 127.0.0.1:{port})"
+    assert log.count(said) == 1, log
+    assert "JSON" not in log, log
+    assert "1007" not in log, log
+
+
+# -- the sockets -------------------------------------------------------------------------------
+
+
+@pytest.mark.skipif(not hasattr(socket, "TCP_USER_TIMEOUT"), reason="TCP_USER_TIMEOUT: Linux")
+def test_every_accepted_connection_has_the_tcp_user_timeout() -> None:
+    settings = RunSettings(TARGET, port=0, tcp_user_timeout=2.5)
+    sockets = create_sockets(hypercorn_config(None, settings), settings)
+    (listener,) = sockets.insecure_sockets
+    try:
+        with socket.create_connection(listener.getsockname()[:2]) as client:
+            accepted, _ = listener.accept()
+            with accepted:
+                assert accepted.getsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT) == 2500
+            del client
+    finally:
+        listener.close()
+
+
+@pytest.mark.skipif(not hasattr(socket, "TCP_USER_TIMEOUT"), reason="TCP_USER_TIMEOUT: Linux")
+def test_tcp_user_timeout_0_leaves_the_systems() -> None:
+    settings = RunSettings(TARGET, port=0, tcp_user_timeout=None)
+    sockets = create_sockets(hypercorn_config(None, settings), settings)
+    (listener,) = sockets.insecure_sockets
+    with listener:
+        assert listener.getsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT) == 0
+
+
+# -- settings: the app's config and the flags ----------------------------------------------------
+
+
+@Controller("")
+class Sized(ControllerBase):
+    @ws_route("/small")
+    async def small(self, ws: WebSocket) -> None:
+        await ws.accept()
+
+    @ws_route("/big", max_message_size=8 << 20)
+    async def big(self, ws: WebSocket) -> None:
+        await ws.accept()
+
+
+def settings_of(app: App, path: str) -> Any:
+    (route,) = [r for r in app.websocket_router.routes if r.path.template == path]
+    return route.endpoint.settings  # type: ignore[attr-defined]
+
+
+def test_the_apps_config_decides_hypercorns_settings() -> None:
+    app = App(controllers=[Sized], config={"WEBSOCKET_DRAIN_TIMEOUT": 4.0})
+    config = hypercorn_config(app, RunSettings("x:app", host="::1", port=9000))
+    assert config.graceful_timeout == 5.0  # the drain, then a second for triows to cut
+    assert config.websocket_max_message_size == 8 << 20  # the largest route's
+    assert config.websocket_ping_interval is None  # triows pings, not hypercorn's task
+    assert config.bind == ["[::1]:9000"]
+    assert config.accesslog == "-"
+    assert config.errorlog == "-"
+
+
+def test_the_flags_override_the_apps_config_before_the_routes_are_resolved() -> None:
+    target = "run_overrides:app"
+    module = type(sys)("run_overrides")
+    module.app = App(controllers=[Sized])  # type: ignore[attr-defined]
+    sys.modules["run_overrides"] = module
+    try:
+        settings = RunSettings(
+            target, drain_timeout=3.0, max_message_size=1000, compression="deflate", ping_interval=0
+        )
+        app = load(settings)
+    finally:
+        del sys.modules["run_overrides"]
+    assert app.config.WEBSOCKET_DRAIN_TIMEOUT == 3.0
+    assert settings_of(app, "/small").max_message_size == 1000
+    assert settings_of(app, "/big").max_message_size == 8 << 20  # a route's own limit stands
+    assert settings_of(app, "/small").compression == "deflate"
+    assert settings_of(app, "/small").ping_interval is None  # --ping-interval 0: no pings
+    assert hypercorn_config(app, settings).graceful_timeout == 4.0
+
+
+def test_compression_off_is_none_in_the_apps_config() -> None:
+    assert RunSettings("x:app", compression="off").overrides() == {"WEBSOCKET_COMPRESSION": None}
+    assert RunSettings("x:app").overrides() == {}
+
+
+@pytest.mark.parametrize(
+    ("target", "message"),
+    [
+        ("nothing", "'nothing' is not MODULE:ATTR (for example app:app)"),
+        ("no_such_module_here:app", "no module named 'no_such_module_here' (from "),
+        ("tests.fixtures.run_app:nope", "module 'tests.fixtures.run_app' has no attribute 'nope'"),
+    ],
+)
+def test_a_target_that_names_nothing_says_so(target: str, message: str) -> None:
+    with pytest.raises(AppNotFound) as raised:
+        load(RunSettings(target))
+    assert str(raised.value).startswith(message)
+
+
+def test_the_command_reports_a_bad_target_in_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["run", "no_such_module_here:app"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("triows run: no module named 'no_such_module_here'")
+    assert err.count("\n") == 1
+
+
+def test_help_lists_every_flag() -> None:
+    text = parser()._subparsers._group_actions[0].choices["run"].format_help()  # type: ignore[union-attr]
+    for flag in (
+        "--host",
+        "--port",
+        "--uds",
+        "--workers",
+        "--reload",
+        "--log-level",
+        "--access-log",
+        "--no-access-log",
+        "--log-config",
+        "--drain-timeout",
+        "--ping-interval",
+        "--max-message-size",
+        "--compression",
+        "--tcp-user-timeout",
+        "--certfile",
+        "--keyfile",
+        "--root-path",
+        "--backlog",
+    ):
+        assert flag in text
+    assert "(default 127.0.0.1)" in text
+    assert "default 8000" in text
+
+
+def test_python_m_triows_is_the_command() -> None:
+    import subprocess
+
+    done = subprocess.run(
+        [sys.executable, "-m", "triows", "run", "--help"],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=ROOT,
+        timeout=SERVER_TIMEOUT,
+    )
+    assert done.stdout.startswith("usage: triows run")
+
+
+# -- compression -------------------------------------------------------------------------------
+
+
+@Controller("")
+class Quiet(ControllerBase):
+    @ws_route("/off")
+    async def off(self, ws: WebSocket) -> None:
+        await self._echo(ws)
+
+    @ws_route("/deflate", compression="deflate")
+    async def deflate(self, ws: WebSocket) -> None:
+        await self._echo(ws)
+
+    @ws_route("/context", compression="deflate-context")
+    async def context(self, ws: WebSocket) -> None:
+        await self._echo(ws)
+
+    async def _echo(self, ws: WebSocket) -> None:
+        await ws.accept()
+        async for text in ws.iter_text():
+            await ws.send_text(text)
+
+
+@pytest.mark.live
+async def test_permessage_deflate_is_the_apps_decision() -> None:
+    app = App(controllers=[Quiet])
+    negotiated: dict[str, Any] = {}
+    with trio.fail_after(TIMEOUT):
+        async with triows.testing.serve(app) as server:
+            for path in ("/off", "/deflate", "/context"):
+                client = await RawClient.connect(
+                    "127.0.0.1", server.port, path, extensions=[PerMessageDeflate()]
+                )
+                try:
+                    await client.send_text("hello " * 50)
+                    assert await client.receive(10) == "hello " * 50  # compressed or not
+                    negotiated[path] = [
+                        (e.client_no_context_takeover, e.server_no_context_takeover)  # type: ignore[attr-defined]
+                        for e in client.extensions
+                    ]
+                finally:
+                    await client.aclose()
+    assert negotiated == {
+        "/off": [],  # hypercorn alone would accept it
+        "/deflate": [(True, True)],  # nothing kept between messages, on either side
+        "/context": [(False, False)],
+    }

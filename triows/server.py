@@ -1,0 +1,392 @@
+"""Serving an app in production: what ``triows run`` does, on hypercorn's trio worker.
+
+``triows run MODULE:ATTR`` (``triows/cli.py``) builds :class:`RunSettings` and calls :func:`run`.
+The app is served by hypercorn through its own Python API (``hypercorn.trio.run.worker_serve``,
+the function behind ``hypercorn.trio.serve`` that also takes sockets made beforehand, so that
+several worker processes can share them), with what plain ``hypercorn`` does not do:
+
+- **one setting, one meaning**: the app's config decides the server's settings that concern it
+  (hypercorn's ``graceful_timeout`` is the drain timeout plus :data:`EXIT_MARGIN`, its message
+  limit the largest of the app's routes); the flags ``--drain-timeout``,
+  ``--max-message-size`` and ``--compression`` override the app's config keys, as if written
+  there, before the routes are resolved;
+- **a graceful drain** on SIGTERM or SIGINT: hypercorn stops accepting, the app tells every
+  websocket at once (``triows/_drain.py``), then exits 0; a second signal exits at once (1);
+- **dead peers are cut**: ``TCP_USER_TIMEOUT`` on the listening sockets (inherited by each
+  connection) bounds how long sent data may stay unacknowledged, a client that stopped reading
+  with a full window included (Linux);
+- **pings**: triows pings every client (``WEBSOCKET_PING_INTERVAL``, 20 s; ``--ping-interval``),
+  which gives an idle connection TCP data to acknowledge, so a vanished peer is cut too
+  (hypercorn's own pings are left off: each is a task that outlives its connection by up to an
+  interval, and holds the graceful stop that long);
+- **errors you can see**: a log handler on stderr for ``triows`` when logging is not
+  configured, at ``--log-level``.
+
+With ``--workers N`` or ``--reload``, this process supervises worker processes (spawned, as
+hypercorn does) that share its sockets; each drains on its own when told to stop.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import logging
+import multiprocessing
+import os
+import signal
+import socket
+import sys
+from dataclasses import dataclass
+from multiprocessing.connection import wait
+from multiprocessing.process import BaseProcess
+from typing import TYPE_CHECKING, Any
+
+import trio
+
+from ._logging import logger
+
+if TYPE_CHECKING:
+    from hypercorn.config import Config as HypercornConfig
+    from hypercorn.config import Sockets
+
+__all__ = [
+    "EXIT_MARGIN",
+    "AppNotFound",
+    "RunSettings",
+    "configure_logging",
+    "create_sockets",
+    "hypercorn_config",
+    "load",
+    "run",
+    "serve_here",
+]
+
+#: Seconds hypercorn's ``graceful_timeout`` exceeds the drain timeout: triows cuts what still
+#: runs at the drain timeout; hypercorn's own deadline is only a backstop.
+EXIT_MARGIN = 1.0
+
+#: The exit status when the app cannot be loaded or built, and when its startup fails (as
+#: uvicorn's).
+EXIT_LOAD_FAILED = 1
+EXIT_STARTUP_FAILED = 3
+
+#: The log line format of ``triows run`` (hypercorn's, with the logger's name).
+LOG_FORMAT = "%(asctime)s [%(process)d] [%(levelname)s] %(name)s: %(message)s"
+LOG_DATE_FORMAT = "[%Y-%m-%d %H:%M:%S %z]"
+
+#: Seconds a supervised worker may take to exit beyond its drain before it is killed.
+KILL_AFTER = 5.0
+
+
+class AppNotFound(Exception):
+    """``MODULE:ATTR`` names nothing that can be served; the message says what is wrong."""
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """What ``triows run`` was asked for (the flags of ``triows run --help``).
+
+    ``None`` for ``drain_timeout``, ``max_message_size`` and ``compression`` leaves the app's
+    config key as it is.
+    """
+
+    target: str
+    host: str = "127.0.0.1"
+    port: int = 8000
+    uds: str | None = None
+    workers: int = 1
+    reload: bool = False
+    log_level: str = "info"
+    access_log: bool = True
+    log_config: str | None = None
+    drain_timeout: float | None = None
+    #: Seconds; ``0``: no pings; ``None``: the app's ``WEBSOCKET_PING_INTERVAL``.
+    ping_interval: float | None = None
+    max_message_size: int | None = None
+    #: ``"off"``, ``"deflate"`` or ``"deflate-context"``; ``None``: the app's.
+    compression: str | None = None
+    tcp_user_timeout: float | None = 30.0
+    certfile: str | None = None
+    keyfile: str | None = None
+    root_path: str = ""
+    backlog: int = 2048
+
+    def overrides(self) -> dict[str, Any]:
+        """The app config keys the flags set."""
+        found: dict[str, Any] = {}
+        if self.drain_timeout is not None:
+            found["WEBSOCKET_DRAIN_TIMEOUT"] = self.drain_timeout
+        if self.max_message_size is not None:
+            found["WEBSOCKET_MAX_MESSAGE_SIZE"] = self.max_message_size
+        if self.ping_interval is not None:
+            found["WEBSOCKET_PING_INTERVAL"] = self.ping_interval or None
+        if self.compression is not None:
+            found["WEBSOCKET_COMPRESSION"] = None if self.compression == "off" else self.compression
+        return found
+
+
+# -- the app ---------------------------------------------------------------------------------
+
+
+def load(settings: RunSettings) -> Any:
+    """Import ``settings.target`` (``"module:attr"``) and apply the flags' config overrides.
+
+    The current directory comes first on ``sys.path``, as with ``hypercorn`` and ``uvicorn``.
+
+    Raises:
+        AppNotFound: The module or the attribute does not exist, or the flags' overrides need
+            a triows ``App``.
+        ConfigurationError: The app (or an override) is misconfigured.
+    """
+    module_name, _, attr = settings.target.partition(":")
+    if not module_name or not attr:
+        raise AppNotFound(f"{settings.target!r} is not MODULE:ATTR (for example app:app)")
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name is None or not module_name.startswith(exc.name):
+            raise  # a module the app itself imports is missing: its traceback says which
+        raise AppNotFound(f"no module named {module_name!r} (from {os.getcwd()})") from None
+    found: Any = module
+    for part in attr.split("."):
+        try:
+            found = getattr(found, part)
+        except AttributeError:
+            raise AppNotFound(f"module {module_name!r} has no attribute {attr!r}") from None
+    overrides = settings.overrides()
+    if overrides:
+        from .app import App
+
+        if not isinstance(found, App):
+            flags = ", ".join(sorted(overrides))
+            raise AppNotFound(
+                f"{settings.target} is not a triows App: the flags that set {flags} need one"
+            )
+        found._reconfigure(overrides)
+    return found
+
+
+def _is_triows(app: Any) -> bool:
+    from .app import App
+
+    return isinstance(app, App)
+
+
+def _drain_timeout(app: Any) -> float:
+    config = getattr(app, "config", None)
+    timeout = getattr(config, "WEBSOCKET_DRAIN_TIMEOUT", None)
+    return float(timeout) if isinstance(timeout, (int, float)) else 10.0
+
+
+def _largest_message(app: Any) -> int | None:
+    """The largest message any websocket route of a triows app allows, or ``None``."""
+    router = getattr(app, "websocket_router", None)
+    sizes = [
+        route.endpoint.settings.max_message_size
+        for route in getattr(router, "routes", ())
+        if hasattr(getattr(route, "endpoint", None), "settings")
+    ]
+    return max(sizes) if sizes else None
+
+
+def hypercorn_config(app: Any, settings: RunSettings) -> HypercornConfig:
+    """Hypercorn's settings for ``app`` as ``settings`` ask."""
+    from hypercorn.config import Config as HypercornConfig
+
+    config = HypercornConfig()
+    if settings.uds is not None:
+        config.bind = [f"unix:{settings.uds}"]
+    else:
+        host = f"[{settings.host}]" if ":" in settings.host else settings.host
+        config.bind = [f"{host}:{settings.port}"]
+    config.backlog = settings.backlog
+    config.workers = settings.workers
+    config.graceful_timeout = _drain_timeout(app) + EXIT_MARGIN
+    if _is_triows(app):
+        config.websocket_ping_interval = None  # triows pings (WEBSOCKET_PING_INTERVAL)
+    else:
+        interval = 20.0 if settings.ping_interval is None else settings.ping_interval
+        config.websocket_ping_interval = interval or None
+    largest = _largest_message(app)
+    if largest is not None:
+        config.websocket_max_message_size = largest
+    config.accesslog = "-" if settings.access_log else None
+    config.errorlog = "-"
+    config.loglevel = settings.log_level.upper()
+    config.logconfig = settings.log_config
+    config.certfile = settings.certfile
+    config.keyfile = settings.keyfile
+    config.root_path = settings.root_path
+    return config
+
+
+def create_sockets(config: HypercornConfig, settings: RunSettings) -> Sockets:
+    """The listening sockets, with ``TCP_USER_TIMEOUT`` where the system has it.
+
+    Linux copies the option to every connection accepted on the socket.
+    """
+    sockets = config.create_sockets()
+    timeout = settings.tcp_user_timeout
+    for sock in (*sockets.secure_sockets, *sockets.insecure_sockets):
+        if timeout and hasattr(socket, "TCP_USER_TIMEOUT") and sock.family != socket.AF_UNIX:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT, int(timeout * 1000))
+        sock.listen(config.backlog)
+    return sockets
+
+
+def configure_logging(settings: RunSettings) -> None:
+    """Send triows' records to stderr at ``--log-level`` unless logging is configured."""
+    level = logging.getLevelName(settings.log_level.upper())
+    triows_logger = logging.getLogger("triows")
+    triows_logger.setLevel(level)
+    if settings.log_config is not None or logging.getLogger().handlers or triows_logger.handlers:
+        return  # the user's configuration (hypercorn applies --log-config in each worker)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter(LOG_FORMAT, LOG_DATE_FORMAT))
+    triows_logger.addHandler(handler)
+
+
+# -- one worker ------------------------------------------------------------------------------
+
+
+def serve_here(settings: RunSettings, app: Any, sockets: Sockets, *, supervised: bool) -> int:
+    """Serve ``app`` in this process until told to stop; the exit status.
+
+    SIGTERM (and SIGINT, unless ``supervised``: the supervisor then forwards it as SIGTERM)
+    begins the graceful stop; a second one exits at once.
+    """
+    from hypercorn.trio.run import worker_serve
+    from hypercorn.utils import LifespanFailureError, wrap_app
+
+    config = hypercorn_config(app, settings)
+    stop_on = (signal.SIGTERM,) if supervised else (signal.SIGTERM, signal.SIGINT)
+    if supervised:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the supervisor too
+
+    async def main() -> None:
+        stopping = trio.Event()
+        with trio.open_signal_receiver(*stop_on) as received:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(_listen, received, stopping)
+                await worker_serve(
+                    wrap_app(app, config.wsgi_max_body_size, None),
+                    config,
+                    sockets=sockets,
+                    shutdown_trigger=stopping.wait,
+                )
+                nursery.cancel_scope.cancel()
+
+    try:
+        trio.run(main)
+    except LifespanFailureError as exc:
+        logger.error("the app did not start: %s", exc)
+        return EXIT_STARTUP_FAILED
+    return 0
+
+
+async def _listen(received: Any, stopping: trio.Event) -> None:
+    async for signum in received:
+        name = signal.Signals(signum).name
+        if not stopping.is_set():
+            logger.info("%s: stopping (open websockets are drained)", name)
+            stopping.set()
+            continue
+        logger.warning("%s again: exiting at once", name)
+        logging.shutdown()
+        os._exit(1)
+
+
+def _worker(settings: RunSettings, sockets: Sockets) -> None:
+    """A supervised worker process (the target of ``multiprocessing``)."""
+    configure_logging(settings)
+    try:
+        app = load(settings)
+    except Exception:
+        logger.exception("the worker could not load %s", settings.target)
+        sys.exit(EXIT_LOAD_FAILED)
+    sys.exit(serve_here(settings, app, sockets, supervised=True))
+
+
+# -- supervising workers ---------------------------------------------------------------------
+
+
+def run(settings: RunSettings) -> int:
+    """Serve ``settings.target`` until stopped; the exit status (0 after a graceful stop).
+
+    Raises:
+        AppNotFound: ``settings.target`` names nothing servable.
+        ConfigurationError: The app is misconfigured.
+    """
+    configure_logging(settings)
+    app = load(settings)  # here too with workers: a broken app fails before any worker starts
+    config = hypercorn_config(app, settings)
+    sockets = create_sockets(config, settings)
+    try:
+        if settings.workers == 1 and not settings.reload:
+            return serve_here(settings, app, sockets, supervised=False)
+        return _supervise(settings, sockets, _drain_timeout(app))
+    finally:
+        for sock in (*sockets.secure_sockets, *sockets.insecure_sockets):
+            sock.close()
+
+
+def _supervise(settings: RunSettings, sockets: Sockets, drain: float) -> int:
+    """Run ``settings.workers`` worker processes; restart them all on a change (``--reload``)."""
+    from hypercorn.utils import check_for_updates, files_to_watch
+
+    context = multiprocessing.get_context("spawn")
+    stopping = False
+    workers: list[BaseProcess] = []
+
+    def stop(signum: int, frame: Any) -> None:
+        nonlocal stopping
+        stopping = True
+        for worker in workers:  # a second signal is a second SIGTERM: they exit at once
+            if worker.pid is not None and worker.exitcode is None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(worker.pid, signal.SIGTERM)
+
+    previous = {s: signal.signal(s, stop) for s in (signal.SIGINT, signal.SIGTERM)}
+    status = 0
+    try:
+        while not stopping:
+            workers[:] = [_spawn(context, settings, sockets) for _ in range(settings.workers)]
+            watched = files_to_watch() if settings.reload else {}
+            changed = False
+            while not stopping and not changed:
+                ended = wait([w.sentinel for w in workers], timeout=1.0 if watched else None)
+                if ended and not stopping:
+                    status = next(w.exitcode for w in workers if w.sentinel in ended) or 1
+                    logger.error("a worker exited (%s): stopping", status)
+                    stopping = True
+                    break
+                changed = bool(watched) and check_for_updates(watched)
+            if changed:
+                logger.info("a file changed: restarting the workers")
+            _stop_all(workers, drain + EXIT_MARGIN + KILL_AFTER)
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+    return status
+
+
+def _spawn(context: Any, settings: RunSettings, sockets: Sockets) -> BaseProcess:
+    worker: BaseProcess = context.Process(target=_worker, args=(settings, sockets))
+    worker.start()
+    return worker
+
+
+def _stop_all(workers: list[BaseProcess], limit: float) -> None:
+    """SIGTERM each worker still running, wait up to ``limit`` seconds, then kill."""
+    for worker in workers:
+        if worker.exitcode is None and worker.pid is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(worker.pid, signal.SIGTERM)
+    for worker in workers:
+        worker.join(limit)
+        if worker.exitcode is None:
+            logger.warning("worker %s did not stop in %.0f s: killed", worker.pid, limit)
+            worker.kill()
+            worker.join()
