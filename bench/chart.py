@@ -168,21 +168,25 @@ def _idle(axis: Any, summary: dict[str, Any], names: list[str], targets: list[An
         axis.text(x, high, f"{value:.1f}", ha="center", va="bottom", fontsize=7)
     labelled = False
     for target in targets:
-        if target["kind"] != "excess_kib" or target["scenario"] not in names:
+        if target["kind"] not in ("excess_kib", "max_kib") or target["scenario"] not in names:
             continue
-        base = summary[target["scenario"]]["systems"].get(target["versus"], {}).get("value")
+        if target["kind"] == "max_kib":
+            base, allowed = 0.0, target["max_kib"]
+        else:
+            base = summary[target["scenario"]]["systems"].get(target["versus"], {}).get("value")
+            allowed = target["max_excess_kib"]
         if base is None:
             continue
         for x, name, system, _ in bars:
             if name == target["scenario"] and system == target["system"]:
                 axis.hlines(
-                    base + target["max_excess_kib"],
+                    base + allowed,
                     x - width * 0.6,
                     x + width * 0.6,
                     colors=MISSED if target["met"] is False else "black",
                     linestyles="--",
                     linewidth=1.4,
-                    label=None if labelled else "target: bare + 3 KiB (red: missed)",
+                    label=None if labelled else "targets: bare + 3 KiB, or ≤ 30 KiB (red: missed)",
                 )
                 labelled = True
     axis.set_xticks(range(len(names)), names, fontsize=8)

@@ -14,7 +14,8 @@ framework, on the same server (``hypercorn --worker-class trio``) and the same l
   same route without them, for reference)
 - ``idle2000`` and ``idle2000_deflate``: the server's resident memory per idle connection over
   2,000 connections, without and with permessage-deflate offered (``bare_echo`` vs
-  ``triows_echo``, and ``starlette_echo``)
+  ``triows_echo``, and ``starlette_echo``; and ``triows_echo`` served by ``triows run``:
+  ``triows_run_echo`` with its defaults, ``triows_run_deflate`` with ``--compression deflate``)
 
 Every round serves each system in a fresh hypercorn process (A B C, then C B A, …, all on
 127.0.0.1) and drives it with the load process ``bench.client`` in its own process. The summary
@@ -125,6 +126,12 @@ _GUARDED = "/guarded?name=bench"
 _ECHO = (("bare_echo", "/"), ("triows_echo", "/bytes"))
 _STARLETTE = (("starlette_echo", "/bytes"),)
 _IDLE = (("bare_echo", "/text"), ("triows_echo", "/text"), ("starlette_echo", "/text"))
+_RUN = (("triows_run_echo", "/text"), ("triows_run_deflate", "/text"))
+#: Systems served by ``triows run`` instead of the hypercorn CLI: (the bench.apps app, flags).
+RUN_SYSTEMS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "triows_run_echo": ("triows_echo", ()),
+    "triows_run_deflate": ("triows_echo", ("--compression", "deflate")),
+}
 SCENARIOS = {
     "bytes256_c1": Scenario("echo", _ECHO + _STARLETTE, 1, "bytes256"),
     "bytes256_c64": Scenario(
@@ -139,8 +146,8 @@ SCENARIOS = {
         (("bare_accept", _GUARDED), ("triows_guarded", _GUARDED), ("triows_accept", "/accept")),
         16,
     ),
-    "idle2000": Scenario("idle", _IDLE, 2000, compression="none"),
-    "idle2000_deflate": Scenario("idle", _IDLE, 2000, compression="deflate"),
+    "idle2000": Scenario("idle", (*_IDLE, _RUN[0]), 2000, compression="none"),
+    "idle2000_deflate": Scenario("idle", _IDLE + _RUN, 2000, compression="deflate"),
 }
 SYSTEMS = sorted({system for s in SCENARIOS.values() for system, _ in s.systems})
 
@@ -154,14 +161,24 @@ class Target:
     versus: str
     #: ``system``'s value over ``versus``'s must be at least this (rates)…
     min_ratio: float | None = None
-    #: …or ``system``'s value may exceed ``versus``'s by at most this (KiB per connection).
+    #: …or ``system``'s value may exceed ``versus``'s by at most this (KiB per connection)…
     max_excess: float | None = None
+    #: …or ``system``'s value may be at most this (KiB per connection; ``versus`` unused).
+    max_value: float | None = None
+
+    @property
+    def kind(self) -> str:
+        if self.min_ratio is not None:
+            return "ratio"
+        return "excess_kib" if self.max_excess is not None else "max_kib"
 
     @property
     def goal(self) -> str:
         if self.min_ratio is not None:
             return f"≥ {self.min_ratio:.2f}x"
-        return f"≤ +{self.max_excess:g} KiB"
+        if self.max_excess is not None:
+            return f"≤ +{self.max_excess:g} KiB"
+        return f"≤ {self.max_value:g} KiB"
 
 
 TARGETS = (
@@ -176,6 +193,8 @@ TARGETS = (
     Target("handshake_c16", "triows_guarded", "bare_accept", min_ratio=0.90),
     Target("idle2000", "triows_echo", "bare_echo", max_excess=3.0),
     Target("idle2000_deflate", "triows_echo", "bare_echo", max_excess=3.0),
+    # Issue #11: a browser-style connection (deflate offered) on the `triows run` path.
+    Target("idle2000_deflate", "triows_run_echo", "", max_value=30.0),
 )
 
 
@@ -277,6 +296,9 @@ def serve(
 ) -> Iterator[Server]:
     """Run ``hypercorn --worker-class trio MODULE:APP`` (in ``cwd``) on 127.0.0.1; stop it after.
 
+    A system of ``RUN_SYSTEMS`` is served by ``triows run MODULE:ITS_APP`` with its flags instead
+    (one process: it is its own worker).
+
     With ``cpu``, hypercorn and the processes it started (its worker) are pinned to that CPU
     once it serves.
 
@@ -288,8 +310,13 @@ def serve(
     """
     # No access log (hypercorn's default). The log level stays INFO: hypercorn says where it
     # listens in an INFO line, and logs nothing else at INFO while websockets are served.
-    command = [sys.executable, "-m", "hypercorn", "--worker-class", "trio"]
-    command += ["--bind", "127.0.0.1:0", "--graceful-timeout", "1", f"{module}:{app}"]
+    if app in RUN_SYSTEMS:
+        served, flags = RUN_SYSTEMS[app]
+        command = [sys.executable, "-m", "triows", "run", f"{module}:{served}", "--port", "0"]
+        command += ["--no-access-log", "--drain-timeout", "1", *flags]
+    else:
+        command = [sys.executable, "-m", "hypercorn", "--worker-class", "trio"]
+        command += ["--bind", "127.0.0.1:0", "--graceful-timeout", "1", f"{module}:{app}"]
     process = subprocess.Popen(
         command,
         cwd=cwd,
@@ -545,7 +572,9 @@ def measure(
     server_cpu, client_cpu = (cpus.server, cpus.client) if cpus else (None, None)
     runs: list[dict[str, Any]] = []
     wanted = {s for name in scenarios for s, _ in SCENARIOS[name].systems if s in systems}
-    skipped = unavailable(sorted(wanted))
+    apps = {system: RUN_SYSTEMS.get(system, (system, ()))[0] for system in wanted}
+    cannot = unavailable(sorted(set(apps.values())))
+    skipped = {system: cannot[app] for system, app in apps.items() if app in cannot}
     for system, reason in skipped.items():
         _progress(f"SKIPPED {system}: bench.apps:{system} cannot be served: {reason}")
     idle = [SCENARIOS[name] for name in scenarios if SCENARIOS[name].kind == "idle"]
@@ -718,24 +747,30 @@ def check_targets(summary: dict[str, Any], runs: list[dict[str, Any]]) -> list[d
         value = systems.get(target.system, {}).get("value")
         versus = systems.get(target.versus, {}).get("value")
         mine = [r for r in runs if r["scenario"] == target.scenario]
-        how = _ratio if target.min_ratio is not None else _minus
-        measured = how(value, versus)
-        met = None
-        if measured is not None:
-            if target.min_ratio is not None:
-                met = measured >= target.min_ratio
-            else:
-                met = measured <= (target.max_excess or 0.0)
-        per_round = _paired(mine, target.system, target.versus, how)
+        if target.max_value is not None:
+            measured = value
+            met = None if value is None else value <= target.max_value
+            per_round = [r["value"] for r in mine if r["system"] == target.system and "value" in r]
+        else:
+            how = _ratio if target.min_ratio is not None else _minus
+            measured = how(value, versus)
+            met = None
+            if measured is not None:
+                if target.min_ratio is not None:
+                    met = measured >= target.min_ratio
+                else:
+                    met = measured <= (target.max_excess or 0.0)
+            per_round = _paired(mine, target.system, target.versus, how)
         checked.append(
             {
                 "scenario": target.scenario,
                 "system": target.system,
                 "versus": target.versus,
-                "kind": "ratio" if target.min_ratio is not None else "excess_kib",
+                "kind": target.kind,
                 "goal": target.goal,
                 "min_ratio": target.min_ratio,
                 "max_excess_kib": target.max_excess,
+                "max_kib": target.max_value,
                 "measured": measured,
                 "per_round": per_round,
                 "met": met,
@@ -758,7 +793,7 @@ def verdict(target: Target, met: bool | None, per_round: list[float]) -> str:
     if target.min_ratio is not None:
         all_met, all_missed = min(per_round) >= target.min_ratio, max(per_round) < target.min_ratio
     else:
-        limit = target.max_excess or 0.0
+        limit = target.max_excess if target.max_excess is not None else target.max_value or 0.0
         all_met, all_missed = max(per_round) <= limit, min(per_round) > limit
     if all_met:
         return "met"

@@ -223,10 +223,14 @@ def target_table(targets: list[dict[str, Any]]) -> Table:
             what = f"{t['system']} / {t['versus']}"
             measured = "-" if t["measured"] is None else f"{t['measured']:.3f}x"
             span = _span(t["per_round"], ".3f")
-        else:
+        elif t["kind"] == "excess_kib":
             what = f"{t['system']} - {t['versus']}"
             measured = "-" if t["measured"] is None else f"{t['measured']:+.1f} KiB"
             span = _span(t["per_round"], "+.1f")
+        else:
+            what = t["system"]
+            measured = "-" if t["measured"] is None else f"{t['measured']:.1f} KiB"
+            span = _span(t["per_round"], ".1f")
         shown = {
             "met": "✓ met",
             "missed": "✗ missed",

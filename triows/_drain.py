@@ -1,6 +1,7 @@
 """The drain: when the server stops, every open websocket is told at once and given time.
 
-One :class:`Drain` per app keeps the app's open connections (a set: one entry each). A drain
+One :class:`Drain` per app keeps the app's open connections (``_registry.Connections``, which
+also pings them). A drain
 begins when the server starts to stop (on hypercorn's trio worker: the moment it stops accepting
 connections, the worker event ``context.terminated``; from code: :meth:`App.drain
 <triows.App.drain>`):
@@ -25,6 +26,7 @@ from typing import TYPE_CHECKING
 import trio
 
 from ._logging import logger
+from ._registry import Connections
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
@@ -51,6 +53,7 @@ class Drain:
     """
 
     __slots__ = (
+        "_cut",
         "_empty",
         "_last_end",
         "_timers",
@@ -64,18 +67,21 @@ class Drain:
         self._timers = timers
         self.timeout = timeout
         #: The connections past their handshake's start that have not ended.
-        self.connections: set[WebSocket] = set()
+        self.connections = Connections(timers)
         #: When the drain ends (handlers are cancelled); ``None`` until one begins.
         self.deadline: float | None = None
         self._watching = False
         self._empty = trio.Event()
         self._last_end = 0.0
+        self._cut = 0
 
     def reset(self) -> None:
         """The app starts (again): no drain, and the next server's stop is watched anew."""
         self.deadline = None
+        self._cut = 0
         self._watching = False
         self._empty = trio.Event()
+        self.connections.stop()  # the sweeps of the earlier run's timers
 
     @property
     def draining(self) -> bool:
@@ -95,7 +101,9 @@ class Drain:
         """``websocket`` has ended."""
         self.connections.discard(websocket)
         if self.deadline is not None:
-            self._last_end = trio.current_time()
+            self._last_end = now = trio.current_time()
+            if now >= self.deadline:
+                self._cut += 1  # it was still running when the drain timed out
             if not self.connections:
                 self._empty.set()
 
@@ -145,13 +153,13 @@ class Drain:
     async def _report(self, began: float, count: int) -> None:
         """Say how the drain ended: all handlers returned, or some are cancelled and cut."""
         assert self.deadline is not None
-        with trio.move_on_at(self.deadline):
+        with trio.move_on_at(self.deadline + MARGIN):
             await self._empty.wait()
-        left = len(self.connections)  # the timers cut these just after the deadline
-        if left:
+        cut = self._cut + len(self.connections)  # cut at the deadline, or not even ended yet
+        if cut:
             logger.warning(
                 "drain: %d of %d connection(s) still running after %.1f s: cancelled and cut",
-                left,
+                cut,
                 count,
                 self.deadline - began,
             )

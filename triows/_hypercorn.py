@@ -85,6 +85,8 @@ class HypercornLink:
 
     #: hypercorn refuses a message over ``stream.buffer.max_length`` itself.
     limits_size = True
+    #: :meth:`ping` sends a ping frame.
+    pings = True
 
     def __init__(self, stream: Any, channel: trio.MemoryReceiveChannel[Message]) -> None:
         self.stream = stream

@@ -27,6 +27,8 @@ class Link(Protocol):
     close_frame: tuple[int, str] | None
     #: Whether the server itself refuses messages over the size limit.
     limits_size: bool
+    #: Whether :meth:`ping` sends a ping frame.
+    pings: bool
 
     def first_message(self) -> Message:
         """The ``websocket.connect`` message, queued before the app ran."""

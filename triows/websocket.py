@@ -32,7 +32,7 @@ import trio
 
 from ._inbox import Inbox, pump
 from ._links import Link, attach
-from ._liveness import IdleWatch, Pinger
+from ._liveness import IdleWatch
 from ._outbox import Outbox
 from ._receive import KEYS, Messages, Mode, parse_json
 from ._settings import BARE, ConnectionSettings
@@ -81,7 +81,6 @@ class WebSocket(HTTPConnection):
         "_link",
         "_nursery",
         "_outbox",
-        "_pinger",
         "_receive",
         "_send",
         "_settings",
@@ -111,7 +110,6 @@ class WebSocket(HTTPConnection):
         self._outbox: Outbox | None = None
         self._timers: Timers | None = None
         self._idle: IdleWatch | None = None
-        self._pinger: Pinger | None = None
         #: When a drain (the server stopping) ends this connection at the latest.
         self._deadline: float | None = None
         #: The subprotocol chosen by ``accept()``, if any.
@@ -282,8 +280,6 @@ class WebSocket(HTTPConnection):
             self._outbox.fail()
         if self._idle is not None:
             self._idle.stop()
-        if self._pinger is not None:
-            self._pinger.stop()
         timers = self._timers
         if self._nursery is not None and timers is not None and not self._finished:
             delay = self._settings.close_timeout if grace is None else grace
@@ -386,11 +382,8 @@ class WebSocket(HTTPConnection):
         self._inbox.detach()
         if self._link is not None:
             self._link.detach()
-        if self._pinger is not None:
-            self._pinger.stop()
         self._outbox = None
         self._idle = None
-        self._pinger = None
 
     def _closed_nursery(self) -> None:
         self._nursery = None
@@ -458,13 +451,9 @@ class WebSocket(HTTPConnection):
         await self._write(message)
         if self._link is not None:
             self._link.sync(self._inbox)
-        timers = self._timers
         timeout = self._settings.idle_timeout
-        if timeout is not None and timers is not None:
-            self._idle = IdleWatch(self, timers, timeout)
-        interval = self._settings.ping_interval
-        if interval is not None and timers is not None and self._link is not None:
-            self._pinger = Pinger(self._link, timers, interval)
+        if timeout is not None and self._timers is not None:
+            self._idle = IdleWatch(self, self._timers, timeout)
 
     async def close(self, code: int = CloseCode.NORMAL, reason: str | None = None) -> None:
         """Close the connection; a no-op once it has ended.
@@ -494,8 +483,6 @@ class WebSocket(HTTPConnection):
             self._outbox.fail()
         if self._idle is not None:
             self._idle.stop()
-        if self._pinger is not None:
-            self._pinger.stop()
 
     async def deny(
         self,

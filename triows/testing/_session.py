@@ -264,6 +264,8 @@ class _SessionLink:
     close_frame = None
     #: The session sends what it is given; the connection checks the size itself.
     limits_size = False
+    #: The in-process client has no ping frames.
+    pings = False
 
     def __init__(self, session: AsyncWebSocketTestSession) -> None:
         self._session = session
