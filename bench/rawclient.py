@@ -63,6 +63,8 @@ class RawClient:
         self.closed: Closed | None = None
         #: The extensions the server accepted in the handshake.
         self.extensions: list[Extension] = []
+        #: Pings received (and answered) so far.
+        self.pings = 0
 
     @classmethod
     async def connect(
@@ -198,6 +200,7 @@ class RawClient:
                                 await self.stream.send_all(self.ws.send(event.response()))
                         raise self.closed
                     if isinstance(event, Ping):
+                        self.pings += 1
                         await self.stream.send_all(self.ws.send(event.response()))
                 if self.closed is not None:
                     raise self.closed
@@ -205,6 +208,35 @@ class RawClient:
                     data = await self.stream.receive_some(65536)
                 except (trio.BrokenResourceError, trio.ClosedResourceError):
                     data = b""
+                if not data:
+                    self.closed = Closed(1006)
+                    raise self.closed
+                self.ws.receive_data(data)
+                self._events.extend(self.ws.events())
+
+    async def wait_for_pings(self, count: int, within: float | None = None) -> None:
+        """Read (answering pings) until ``count`` pings have come in all.
+
+        Raises:
+            Closed: The connection ended first.
+            trio.TooSlowError: They did not come within the timeout.
+            AssertionError: Something other than a ping came meanwhile.
+        """
+        with trio.fail_after(self.limit if within is None else within):
+            while True:
+                while self._events:
+                    event = self._events.pop(0)
+                    if isinstance(event, Ping):
+                        self.pings += 1
+                        await self.stream.send_all(self.ws.send(event.response()))
+                    elif isinstance(event, CloseConnection):
+                        self.closed = Closed(event.code, event.reason or "")
+                        raise self.closed
+                    else:
+                        raise AssertionError(f"expected pings, got {event!r}")
+                if self.pings >= count:
+                    return
+                data = await self.stream.receive_some(65536)
                 if not data:
                     self.closed = Closed(1006)
                     raise self.closed

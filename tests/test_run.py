@@ -25,9 +25,19 @@ from wsproto.extensions import PerMessageDeflate
 
 import triows.testing
 from bench.rawclient import Closed, RawClient, Refused
-from triows import App, Controller, ControllerBase, WebSocket, WebSocketDisconnect, ws_route
+from triows import (
+    App,
+    Controller,
+    ControllerBase,
+    GuardCanActivate,
+    Guards,
+    WebSocket,
+    WebSocketDisconnect,
+    ws_route,
+)
 from triows.cli import main, parser
 from triows.server import AppNotFound, RunSettings, create_sockets, hypercorn_config, load
+from triows.testing import WebSocketDenied
 
 ROOT = Path(__file__).resolve().parent.parent
 TARGET = "tests.fixtures.run_app:app"
@@ -138,10 +148,25 @@ async def test_workers_2_runs_two_workers_that_each_drain() -> None:
             async with httpx.AsyncClient(base_url=url) as http:
                 answer = (await http.get("/r/pid")).json()
             assert str(answer["pid"]) in pids
-            server.process.send_signal(signal.SIGTERM)
-            await server.process.wait()
+            # Handlers whose cleanup takes a second: one worker is done before the other, and
+            # the slower one must still get its drain (not a second signal that ends it).
+            async with trio.open_nursery() as clients:
+                for _ in range(6):
+                    clients.start_soon(_hold_until_closed, At(url), "/r/slow-finally")
+                await server.wait_for("^ready$", "stdout", count=6)
+                server.process.send_signal(signal.SIGTERM)
+                await server.process.wait()
     assert server.process.returncode == 0
     assert server.count(r"SIGTERM: stopping") == 2
+    assert "again: exiting at once" not in server.text()
+    assert server.text("stdout").splitlines() == ["ready"] * 6 + ["finally slow 1012"] * 6
+
+
+async def _hold_until_closed(at: At, path: str) -> None:
+    async with open_websocket(at, path) as ws:
+        assert await ws.get_message() == "ready"
+        with pytest.raises(trio_websocket.ConnectionClosed):
+            await ws.get_message()
 
 
 @pytest.mark.live
@@ -172,9 +197,40 @@ async def test_reload_restarts_the_worker_on_a_change(tmp_path: Path) -> None:
                 await server.wait_for("a file changed: restarting the workers")
                 await server.wait_for(r"Running on http://\S+", count=2)
                 assert (await http.get("/version")).json() == {"version": "two"}
+                # A file saved broken stops the worker, not the server: the next change
+                # starts it again.
+                module.write_text("this is not python\n")
+                os.utime(module, (stat.st_atime, stat.st_mtime + 4))
+                await server.wait_for(r"a worker exited \(1\): restarting on the next change")
+                module.write_text(source.replace("VERSION", "three"))
+                os.utime(module, (stat.st_atime, stat.st_mtime + 6))
+                await server.wait_for(r"Running on http://\S+", count=3)
+                assert (await http.get("/version")).json() == {"version": "three"}
             server.process.send_signal(signal.SIGTERM)
             await server.process.wait()
     assert server.process.returncode == 0
+
+
+@pytest.mark.live
+async def test_an_app_whose_startup_fails_exits_3_saying_why(tmp_path: Path) -> None:
+    (tmp_path / "broken.py").write_text(
+        textwrap.dedent(
+            """
+            from triows import App
+
+            async def connect_database() -> None:
+                raise OSError("the database is unreachable")
+
+            app = App(on_startup=[connect_database])
+            """
+        )
+    )
+    with trio.fail_after(TIMEOUT):
+        async with command(triows_run(target="broken:app"), tmp_path) as server:
+            await server.process.wait()
+    assert server.process.returncode == 3
+    assert "the app did not start" in server.text()
+    assert "OSError: the database is unreachable" in server.text()
 
 
 # -- errors you can see ------------------------------------------------------------------------
@@ -407,3 +463,171 @@ async def test_permessage_deflate_is_the_apps_decision() -> None:
         "/deflate": [(True, True)],  # nothing kept between messages, on either side
         "/context": [(False, False)],
     }
+
+
+@pytest.mark.parametrize(
+    ("offers", "bounded", "sent"),
+    [
+        (
+            ["permessage-deflate; client_max_window_bits"],
+            False,
+            ["permessage-deflate; client_max_window_bits"],
+        ),
+        (
+            ["permessage-deflate; client_max_window_bits"],
+            True,
+            [
+                "permessage-deflate; client_max_window_bits; client_no_context_takeover; "
+                "server_no_context_takeover"
+            ],
+        ),
+        # RFC 6455 allows quoted values; wsproto would raise on them inside hypercorn's accept.
+        (
+            ['permessage-deflate; client_max_window_bits="10"'],
+            False,
+            ["permessage-deflate; client_max_window_bits=10"],
+        ),
+        # Only the first offer wsproto can take goes to it (it would answer the last one).
+        (
+            ["permessage-deflate; client_max_window_bits=10", "permessage-deflate"],
+            False,
+            ["permessage-deflate; client_max_window_bits=10"],
+        ),
+        # Unknown, repeated or out-of-range parameters decline that offer; the next is taken.
+        (["permessage-deflate; x_unknown", "permessage-deflate"], False, ["permessage-deflate"]),
+        (["permessage-deflate; server_max_window_bits=8", "x-other"], False, None),
+        (
+            ["permessage-deflate; client_no_context_takeover; client_no_context_takeover"],
+            False,
+            None,
+        ),
+        (["permessage-deflate; server_max_window_bits"], False, None),
+        (["x-webkit-deflate-frame"], True, None),
+    ],
+)
+def test_a_deflate_offer_reaches_wsproto_as_one_offer_it_can_take(
+    offers: list[str], bounded: bool, sent: list[str] | None
+) -> None:
+    from triows._hypercorn import _offer
+
+    assert _offer(offers, bounded) == sent
+
+
+@pytest.mark.live
+async def test_a_quoted_deflate_offer_gets_a_clean_answer() -> None:
+    app = App(controllers=[Quiet])
+    request = (
+        "GET /deflate HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
+        'Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits="10"\r\n\r\n'
+    )
+    with trio.fail_after(TIMEOUT):
+        async with triows.testing.serve(app) as server:
+            stream = await trio.open_tcp_stream("127.0.0.1", server.port)
+            async with stream:
+                await stream.send_all(request.encode())
+                answer = b""
+                while b"\r\n\r\n" not in answer:
+                    answer += await stream.receive_some(4096)
+    head = answer.split(b"\r\n\r\n")[0].decode().lower().split("\r\n")
+    assert head[0] == "http/1.1 101 "
+    assert (
+        "sec-websocket-extensions: permessage-deflate; client_no_context_takeover; "
+        "server_no_context_takeover; client_max_window_bits=10"
+    ) in head
+
+
+# -- pings -------------------------------------------------------------------------------------
+
+
+@Controller("")
+class Pinged(ControllerBase):
+    @ws_route("/pinged", ping_interval=0.25)
+    async def pinged(self, ws: WebSocket) -> None:
+        await ws.accept()
+        async for _ in ws.iter_text():
+            pass
+
+
+@pytest.mark.live
+async def test_triows_pings_every_client_on_hypercorn() -> None:
+    app = App(controllers=[Pinged])
+    with trio.fail_after(TIMEOUT):
+        async with triows.testing.serve(app) as server:
+            client = await RawClient.connect("127.0.0.1", server.port, "/pinged")
+            try:
+                await client.wait_for_pings(3, within=10)
+            finally:
+                await client.aclose()
+
+
+# -- the drain in-process: handshakes and connections already ending ---------------------------
+
+
+class SlowGuard(GuardCanActivate):
+    entered = trio.Event()
+    release = trio.Event()
+
+    async def can_activate(self, context: Any) -> bool:
+        SlowGuard.entered.set()
+        await SlowGuard.release.wait()
+        return True
+
+
+@Controller("")
+class Draining(ControllerBase):
+    @ws_route("/guarded")
+    @Guards(SlowGuard)
+    async def guarded(self, ws: WebSocket) -> None:
+        await ws.accept()
+
+    @ws_route("/lingers")
+    async def lingers(self, ws: WebSocket) -> None:
+        await ws.accept()
+        try:
+            async for _ in ws.iter_text():
+                pass
+        finally:
+            ws.app.state["ended"].set()
+            try:
+                await trio.sleep(100)  # work after the client left, far past any timeout
+            finally:
+                ws.app.state["cancelled_at"] = trio.current_time()
+                ws.app.state["cancelled"].set()
+
+
+async def test_a_handshake_in_its_guards_when_the_drain_begins_gets_503() -> None:
+    SlowGuard.entered, SlowGuard.release = trio.Event(), trio.Event()
+    app = App(controllers=[Draining])
+    with trio.fail_after(TIMEOUT):
+        async with triows.testing.AsyncTestClient(app) as client, trio.open_nursery() as nursery:
+            refused: list[WebSocketDenied] = []
+
+            async def connect() -> None:
+                with pytest.raises(WebSocketDenied) as denied:
+                    async with client.websocket_connect("/guarded"):
+                        pass
+                refused.append(denied.value)
+
+            nursery.start_soon(connect)
+            await SlowGuard.entered.wait()
+            app.drain(5.0)
+            SlowGuard.release.set()
+    assert [(r.status_code, r.body) for r in refused] == [
+        (503, b'{"detail":"server shutting down"}')
+    ]
+
+
+async def test_a_connection_already_ending_gets_no_more_than_the_drain_timeout(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    app = App(controllers=[Draining], config={"WEBSOCKET_CLOSE_TIMEOUT": 30.0})
+    app.state.update(ended=trio.Event(), cancelled=trio.Event())
+    client = triows.testing.AsyncTestClient(app)
+    async with client, client.websocket_connect("/lingers") as ws:
+        await ws.close()
+        await app.state["ended"].wait()
+        began = trio.current_time()
+        app.drain(2.0)
+        await app.state["cancelled"].wait()
+    assert app.state["cancelled_at"] - began <= 2.0 + 0.25  # not the 30 s close timeout

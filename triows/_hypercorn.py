@@ -35,7 +35,8 @@ connection uses it (and otherwise falls back to a portable design, see ``_inbox.
    32 KiB window kept per direction: ~100 KiB per idle connection): the client's offer is
    dropped before hypercorn's accept reads it (``WEBSOCKET_COMPRESSION = None``), or made to
    ask for no context takeover both ways (``"deflate"``: wsproto then keeps no compressor
-   between messages), or left as it is (``"deflate-context"``);
+   between messages), or left as it is (``"deflate-context"``); either way only one offer, one
+   wsproto can take, reaches it (see :func:`_offer`);
 5. the worker's ``context.terminated``, which hypercorn sets when it begins to stop, tells the
    app to drain its connections (:meth:`HypercornLink.server_stopping`);
 6. :meth:`Link.abort` sends hypercorn the ``StreamClosed`` it sends itself when an app ends,
@@ -153,8 +154,10 @@ class HypercornLink:
         """Hypercorn's ``Handshake.accept`` on the offers the app allows, then the watch."""
         handshake = self.stream.handshake
         offers = handshake.extensions
-        if offers and self._compression != "deflate-context":
-            handshake.extensions = None if self._compression is None else _bounded(offers)
+        if offers:
+            compression = self._compression
+            bounded = compression == "deflate"
+            handshake.extensions = None if compression is None else _offer(offers, bounded)
         status, headers, connection = self._accept(*args)
         self._connection = connection
         self._events = connection.events
@@ -242,23 +245,52 @@ def _nothing() -> None:
     pass
 
 
+#: The parameters of a permessage-deflate offer (RFC 7692, section 7).
+_WINDOW_BITS = ("client_max_window_bits", "server_max_window_bits")
 _NO_TAKEOVER = ("client_no_context_takeover", "server_no_context_takeover")
 
 
-def _bounded(offers: list[str]) -> list[str]:
-    """The client's permessage-deflate offers, asking for no context takeover both ways.
+def _offer(offers: list[str], bounded: bool) -> list[str] | None:
+    """The first permessage-deflate offer wsproto can take, written plainly; ``None``: none.
 
-    wsproto's accept grants what an offer asks; so neither side keeps its LZ77 window between
-    messages, and wsproto drops its compressor and decompressor after each message (RFC 7692
-    lets a server answer with both parameters whatever the client offered).
+    wsproto (1.3) trusts what it is offered: a quoted value (``client_max_window_bits="10"``,
+    which RFC 6455 allows) raises inside hypercorn's accept, and with several offers it answers
+    the last one with settings left over from the others. So only one offer goes to it, with
+    unquoted values it accepts; an offer with an unknown, repeated or out-of-range parameter is
+    declined (RFC 7692 section 5), and the next one considered. With ``bounded``, the offer asks
+    for no context takeover both ways, which wsproto then grants: neither side keeps its LZ77
+    window between messages, and wsproto drops its compressor and decompressor after each one
+    (a server may answer with both parameters whatever the client offered).
     """
-    bounded = []
     for offer in offers:
-        if offer.split(";", 1)[0].strip().lower() == "permessage-deflate":
-            asked = {part.strip().lower() for part in offer.split(";")[1:]}
-            offer = "; ".join([offer, *(p for p in _NO_TAKEOVER if p not in asked)])
-        bounded.append(offer)
-    return bounded
+        name, *parts = (part.strip() for part in offer.split(";"))
+        if name.lower() != "permessage-deflate":
+            continue
+        parameters: dict[str, str | None] = {}
+        for part in parts:
+            key, equals, value = part.partition("=")
+            key, value = key.strip().lower(), value.strip().strip('"')
+            if key in parameters:
+                break
+            if key in _WINDOW_BITS:
+                if equals and not (value.isdigit() and 9 <= int(value) <= 15):
+                    break  # wsproto takes 9 to 15 (RFC 7692 also allows 8)
+                if not equals and key == "server_max_window_bits":
+                    break  # its value is required
+                parameters[key] = value if equals else None
+            elif key in _NO_TAKEOVER and not equals:
+                parameters[key] = None
+            else:
+                break
+        else:
+            if bounded:
+                for key in _NO_TAKEOVER:
+                    parameters.setdefault(key, None)
+            written = (
+                key if value is None else f"{key}={value}" for key, value in parameters.items()
+            )
+            return ["; ".join(["permessage-deflate", *written])]
+    return None
 
 
 #: The classes :func:`attach` has checked the shape of: (hypercorn's stream, the channel).

@@ -19,6 +19,7 @@ import trio
 
 from ._logging import logger
 from ._state import WebSocketState
+from ._timers import GRID
 
 if TYPE_CHECKING:
     from ._timers import Timer, Timers
@@ -26,18 +27,25 @@ if TYPE_CHECKING:
 
 __all__ = ["PHASES", "Connections"]
 
-#: Sets per wheel: a sweep pings about ``1 / PHASES`` of the connections at once.
+#: Sets per wheel: a sweep pings about ``1 / PHASES`` of the connections at once (fewer sets
+#: for an interval under ``PHASES`` timer ticks, so that sweeps are not rounded apart).
 PHASES = 8
 
 
 class _Wheel:
-    __slots__ = ("interval", "next", "phases", "timer")
+    __slots__ = ("interval", "next", "phases", "step", "timer")
 
     def __init__(self, interval: float | None) -> None:
         self.interval = interval
-        self.phases: list[set[WebSocket]] = [set() for _ in range(PHASES)]
+        count = PHASES if interval is None else max(1, min(PHASES, int(interval / GRID)))
+        self.phases: list[set[WebSocket]] = [set() for _ in range(count)]
+        #: Seconds between two sweeps.
+        self.step = 0.0 if interval is None else interval / count
         self.next = 0
         self.timer: Timer | None = None
+
+    def phase(self, websocket: WebSocket) -> set[WebSocket]:
+        return self.phases[hash(websocket) % len(self.phases)]
 
 
 class Connections:
@@ -74,18 +82,18 @@ class Connections:
         wheel = self._wheels.get(interval)
         if wheel is None:
             wheel = self._wheels[interval] = _Wheel(interval)
-        phase = wheel.phases[hash(websocket) % PHASES]
+        phase = wheel.phase(websocket)
         if websocket not in phase:
             phase.add(websocket)
             self._count += 1
         if interval is not None and wheel.timer is None and self._timers.running:
-            wheel.timer = self._timers.call_later(interval / PHASES, self._sweep, wheel)
+            wheel.timer = self._timers.call_later(wheel.step, self._sweep, wheel)
 
     def discard(self, websocket: WebSocket) -> None:
         """``websocket`` has ended."""
         wheel = self._wheels.get(self._interval(websocket))
         if wheel is not None:
-            phase = wheel.phases[hash(websocket) % PHASES]
+            phase = wheel.phase(websocket)
             if websocket in phase:
                 phase.discard(websocket)
                 self._count -= 1
@@ -100,16 +108,15 @@ class Connections:
     def _sweep(self, wheel: _Wheel) -> None:
         """A timer: ping the accepted connections of the wheel's next set."""
         phase = wheel.phases[wheel.next]
-        wheel.next = (wheel.next + 1) % PHASES
+        wheel.next = (wheel.next + 1) % len(wheel.phases)
         nursery = self._timers.nursery
         pinging = self._pinging
         for websocket in phase:
             if websocket._conn_state is WebSocketState.CONNECTED and websocket not in pinging:
                 pinging.add(websocket)
                 nursery.start_soon(self._ping, websocket)
-        assert wheel.interval is not None
         if any(wheel.phases):
-            wheel.timer = self._timers.call_later(wheel.interval / PHASES, self._sweep, wheel)
+            wheel.timer = self._timers.call_later(wheel.step, self._sweep, wheel)
         else:
             wheel.timer = None  # the next connection starts it again
 

@@ -68,6 +68,8 @@ TRANSITIONS: dict[tuple[WebSocketState, Event], WebSocketState] = {
     (_S.CONNECTED, _E.CLOSE): _S.CLOSED,
     (_S.CONNECTED, _E.END): _S.CLOSING,
     (_S.CONNECTED, _E.PEER_LEFT): _S.DISCONNECTED,
+    # A handshake the server's drain ended before it was answered is still refused.
+    (_S.CLOSING, _E.DENY): _S.DENIED,
     (_S.CLOSING, _E.CLOSE): _S.CLOSED,
     (_S.CLOSING, _E.END): _S.CLOSING,
     (_S.CLOSING, _E.PEER_LEFT): _S.CLOSING,

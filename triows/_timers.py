@@ -107,10 +107,14 @@ class Timers:
 
         For what nearly always ends in time (a connection whose handler returns once it has
         ended): one dict entry each, and one sweep for all of them, instead of a timer each.
+        Given again for the same ``key``, the sooner moment stands (and the first ``fn``).
         """
-        if key in self._lingering:  # the first moment given stands
-            return
         when = trio.current_time() + delay
+        given = self._lingering.get(key)
+        if given is not None:
+            if given[0] <= when:
+                return
+            fn = given[1]
         self._lingering[key] = (when, fn)
         sweep = self._sweep
         if sweep is None or when < sweep.when:  # none planned, or this one is due sooner

@@ -66,6 +66,9 @@ __all__ = [
 
 _NO_ARGUMENTS: Mapping[str, Any] = {}
 
+#: States of a handshake not answered yet (``CLOSING``: a drain began during it).
+_UNANSWERED = frozenset({WebSocketState.CONNECTING, WebSocketState.CLOSING})
+
 Hook = Callable[..., Awaitable[Any]]
 
 
@@ -297,7 +300,7 @@ class WebSocketEndpoint:
                 leaves = list(exception_leaves(exc))
                 if any(not isinstance(leaf, Exception) for leaf in leaves):
                     # Cancelled, KeyboardInterrupt…: not ours to swallow. Say goodbye first.
-                    with trio.move_on_after(self.settings.close_timeout) as scope:
+                    with trio.move_on_at(websocket._close_deadline()) as scope:
                         scope.shield = True
                         await websocket._finish(
                             CloseCode.GOING_AWAY, "server shutting down", linger=False
@@ -368,7 +371,7 @@ class WebSocketEndpoint:
         if isinstance(failure, WebSocketException):
             await websocket._finish(failure.code, failure.reason)
             return
-        connecting = websocket.connection_state is WebSocketState.CONNECTING
+        connecting = not websocket._accepted and websocket.connection_state in _UNANSWERED
         timeout = self.settings.close_timeout
         if isinstance(failure, HTTPException) and connecting:
             body = {"detail": failure.detail}

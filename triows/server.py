@@ -36,6 +36,7 @@ import os
 import signal
 import socket
 import sys
+import time
 from dataclasses import dataclass
 from multiprocessing.connection import wait
 from multiprocessing.process import BaseProcess
@@ -44,6 +45,7 @@ from typing import TYPE_CHECKING, Any
 import trio
 
 from ._logging import logger
+from .errors import exception_leaves
 
 if TYPE_CHECKING:
     from hypercorn.config import Config as HypercornConfig
@@ -280,8 +282,11 @@ def serve_here(settings: RunSettings, app: Any, sockets: Sockets, *, supervised:
 
     try:
         trio.run(main)
-    except LifespanFailureError as exc:
-        logger.error("the app did not start: %s", exc)
+    except BaseException as exc:  # hypercorn's error comes out of nurseries: in a group
+        failed = [leaf for leaf in exception_leaves(exc) if isinstance(leaf, LifespanFailureError)]
+        if not failed:
+            raise
+        logger.error("the app did not start: %s", failed[0])
         return EXIT_STARTUP_FAILED
     return 0
 
@@ -332,61 +337,106 @@ def run(settings: RunSettings) -> int:
             sock.close()
 
 
+class _Workers:
+    """The worker processes of a supervisor, and what each has been told."""
+
+    def __init__(self, settings: RunSettings, sockets: Sockets, drain: float) -> None:
+        self.settings = settings
+        self.sockets = sockets
+        #: Seconds a worker may take to stop once told, before it is killed.
+        self.limit = drain + EXIT_MARGIN + KILL_AFTER
+        self.context = multiprocessing.get_context("spawn")
+        self.running: list[BaseProcess] = []
+        #: How many SIGTERMs each worker got (one: drain; two: exit at once).
+        self.told: dict[int, int] = {}
+        #: SIGTERM/SIGINT the supervisor got.
+        self.signals = 0
+
+    def spawn(self) -> None:
+        # Children inherit an ignored SIGINT: Ctrl-C in a terminal reaches the whole process
+        # group, and only the supervisor decides (it forwards SIGTERM).
+        before = signal.signal(signal.SIGINT, signal.SIG_IGN)
+        try:
+            for _ in range(self.settings.workers):
+                worker = self.context.Process(target=_worker, args=(self.settings, self.sockets))
+                worker.start()
+                self.running.append(worker)
+        finally:
+            signal.signal(signal.SIGINT, before)
+
+    def tell(self, times: int) -> None:
+        """Send each running worker SIGTERM until it has had ``times`` of them."""
+        for worker in self.running:
+            pid = worker.pid
+            if pid is None or worker.exitcode is not None:
+                continue
+            while self.told.get(pid, 0) < times:
+                self.told[pid] = self.told.get(pid, 0) + 1
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGTERM)
+
+    def on_signal(self, signum: int, frame: Any) -> None:
+        """SIGTERM/SIGINT: the first drains every worker, a second one makes them exit now."""
+        self.signals += 1
+        self.tell(min(self.signals, 2))
+
+    def stop(self) -> int:
+        """Tell the workers to stop (once), wait, kill what stays; the worst exit status."""
+        self.tell(max(1, min(self.signals, 2)))
+        status = 0
+        for worker in self.running:
+            worker.join(self.limit)
+            if worker.exitcode is None:
+                logger.warning("worker %s did not stop in %.0f s: killed", worker.pid, self.limit)
+                worker.kill()
+                worker.join()
+            status = status or (worker.exitcode or 0)
+        self.running.clear()
+        self.told.clear()
+        return status
+
+    def wait(self, timeout: float | None) -> BaseProcess | None:
+        """A worker that has exited, or ``None`` after ``timeout`` (or a signal)."""
+        ended = wait([w.sentinel for w in self.running], timeout=timeout)
+        return next((w for w in self.running if w.sentinel in ended), None)
+
+
 def _supervise(settings: RunSettings, sockets: Sockets, drain: float) -> int:
-    """Run ``settings.workers`` worker processes; restart them all on a change (``--reload``)."""
+    """Run ``settings.workers`` worker processes; restart them all on a change (``--reload``).
+
+    A worker that exits on its own stops the others and the supervisor with its status, except
+    with ``--reload``, where the next change starts them again (a file saved half-written
+    should not end a development server).
+    """
     from hypercorn.utils import check_for_updates, files_to_watch
 
-    context = multiprocessing.get_context("spawn")
-    stopping = False
-    workers: list[BaseProcess] = []
-
-    def stop(signum: int, frame: Any) -> None:
-        nonlocal stopping
-        stopping = True
-        for worker in workers:  # a second signal is a second SIGTERM: they exit at once
-            if worker.pid is not None and worker.exitcode is None:
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(worker.pid, signal.SIGTERM)
-
-    previous = {s: signal.signal(s, stop) for s in (signal.SIGINT, signal.SIGTERM)}
+    workers = _Workers(settings, sockets, drain)
+    previous = {s: signal.signal(s, workers.on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
     status = 0
     try:
-        while not stopping:
-            workers[:] = [_spawn(context, settings, sockets) for _ in range(settings.workers)]
+        while not workers.signals:
+            workers.spawn()
             watched = files_to_watch() if settings.reload else {}
             changed = False
-            while not stopping and not changed:
-                ended = wait([w.sentinel for w in workers], timeout=1.0 if watched else None)
-                if ended and not stopping:
-                    status = next(w.exitcode for w in workers if w.sentinel in ended) or 1
-                    logger.error("a worker exited (%s): stopping", status)
-                    stopping = True
+            while not workers.signals and not changed:
+                ended = workers.wait(1.0 if watched else None)
+                if ended is not None and not workers.signals:
+                    code = ended.exitcode or 1
+                    if not watched:
+                        logger.error("a worker exited (%s): stopping", code)
+                        return workers.stop() or code
+                    logger.error("a worker exited (%s): restarting on the next change", code)
+                    workers.stop()
+                    while not workers.signals and not check_for_updates(watched):
+                        time.sleep(1.0)
+                    changed = True
                     break
                 changed = bool(watched) and check_for_updates(watched)
-            if changed:
+            if changed and not workers.signals:
                 logger.info("a file changed: restarting the workers")
-            _stop_all(workers, drain + EXIT_MARGIN + KILL_AFTER)
+            status = workers.stop()
     finally:
+        workers.stop()
         for signum, handler in previous.items():
             signal.signal(signum, handler)
     return status
-
-
-def _spawn(context: Any, settings: RunSettings, sockets: Sockets) -> BaseProcess:
-    worker: BaseProcess = context.Process(target=_worker, args=(settings, sockets))
-    worker.start()
-    return worker
-
-
-def _stop_all(workers: list[BaseProcess], limit: float) -> None:
-    """SIGTERM each worker still running, wait up to ``limit`` seconds, then kill."""
-    for worker in workers:
-        if worker.exitcode is None and worker.pid is not None:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(worker.pid, signal.SIGTERM)
-    for worker in workers:
-        worker.join(limit)
-        if worker.exitcode is None:
-            logger.warning("worker %s did not stop in %.0f s: killed", worker.pid, limit)
-            worker.kill()
-            worker.join()

@@ -221,11 +221,15 @@ class WebSocket(HTTPConnection):
             Whether the close frame should be sent now (the connection was accepted); a
             handshake not yet answered is refused when its handler ends.
         """
+        self._deadline = deadline
+        grace = max(0.0, deadline - trio.current_time())
         if self._conn_state not in OPEN:
+            # Already ending (the client left, a limit): its handler's grace ends no later.
+            if not self._finished and self._nursery is not None and self._timers is not None:
+                self._timers.linger(self, grace, self._grace_over)
             return False
         accepted = self._conn_state is WebSocketState.CONNECTED
-        self._deadline = deadline
-        self._end(code, reason, max(0.0, deadline - trio.current_time()))
+        self._end(code, reason, grace)
         return accepted
 
     async def _say_goodbye(self) -> None:
@@ -334,6 +338,13 @@ class WebSocket(HTTPConnection):
         state = self._conn_state
         if state is WebSocketState.CONNECTING:
             code, reason = CloseCode.NORMAL, ""
+        elif state is WebSocketState.CLOSING and not self._accepted:
+            # The server stops during the handshake: 503 says "try again", a 403 would not.
+            body = pydantic_core.to_json({"detail": self.close_reason})
+            with trio.move_on_at(self._close_deadline()):
+                await self.deny(503, body, {"content-type": "application/json"})
+            self._done()
+            return
         elif state is not WebSocketState.CONNECTED and state is not WebSocketState.CLOSING:
             inbox = self._inbox
             if self._link is not None and inbox.peer_left and not inbox.final:
@@ -506,7 +517,9 @@ class WebSocket(HTTPConnection):
         if self._conn_state is not WebSocketState.CONNECTING:
             if self._conn_state is WebSocketState.DISCONNECTED:
                 return  # the client left: nobody to refuse
-            raise self._state_error("deny()", WebSocketState.CONNECTING)
+            if self._conn_state is not WebSocketState.CLOSING or self._accepted:
+                raise self._state_error("deny()", WebSocketState.CONNECTING)
+            # A drain began during the handshake: the refusal the handler chose still goes out.
         extensions = self.scope.get("extensions") or {}
         if "websocket.http.response" not in extensions:
             await self.close()
