@@ -8,12 +8,14 @@ The live tests start the real ``hypercorn`` CLI in a subprocess, once from the e
 from __future__ import annotations
 
 import html
+import signal
+import sys
 from pathlib import Path
 
 import httpx
 import pytest
 import trio
-from live import Server, hypercorn_cli, open_websocket
+from live import Server, command, hypercorn_cli, open_websocket
 
 from examples.live_support.app import WELCOME, app
 from triows.testing import AsyncTestClient, TestClient
@@ -171,3 +173,23 @@ async def test_example_under_the_hypercorn_cli(app_path: str, cwd: Path) -> None
             assert server.url == f"http://127.0.0.1:{server.port}"
             with trio.fail_after(10):
                 await exercise(server)
+
+
+@pytest.mark.live
+@pytest.mark.parametrize(
+    ("app_path", "cwd"),
+    [("app:app", EXAMPLE), ("examples.live_support.app:app", REPO)],
+    ids=["from-the-example-folder", "from-the-repository-root"],
+)
+async def test_example_under_triows_run(app_path: str, cwd: Path) -> None:
+    """The README's command: ``triows run examples.live_support.app:app``."""
+    args = [sys.executable, "-m", "triows", "run", app_path, "--port", "0"]
+    with trio.fail_after(40):
+        async with command(args, cwd) as running:
+            url = await running.url()
+            with trio.fail_after(10):
+                await exercise(Server(url))
+            running.process.send_signal(signal.SIGTERM)
+            await running.process.wait()
+    assert running.process.returncode == 0
+    assert '"GET /car/ws-index 1.1" 200' in running.text("stdout")  # the access log is on

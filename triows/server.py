@@ -57,6 +57,7 @@ __all__ = [
     "RunSettings",
     "configure_logging",
     "create_sockets",
+    "find_app",
     "hypercorn_config",
     "load",
     "run",
@@ -159,32 +160,45 @@ def load(settings: RunSettings) -> Any:
             raise AppNotFound(f"module {module_name!r} has no attribute {attr!r}") from None
     overrides = settings.overrides()
     if overrides:
-        from .app import App
-
-        if not isinstance(found, App):
+        inner = find_app(found)
+        if inner is None:
             flags = ", ".join(sorted(overrides))
             raise AppNotFound(
                 f"{settings.target} is not a triows App: the flags that set {flags} need one"
             )
-        found._reconfigure(overrides)
+        inner._reconfigure(overrides)
     return found
 
 
-def _is_triows(app: Any) -> bool:
+def find_app(served: Any) -> Any:
+    """The triows ``App`` that ``served`` is or wraps (``ProxyFixMiddleware(app)``…), or ``None``.
+
+    Middleware keeps what it wraps as ``.app`` (hypercorn's, Starlette's, asgiref's).
+    """
     from .app import App
 
-    return isinstance(app, App)
+    for _ in range(8):
+        if isinstance(served, App):
+            return served
+        served = getattr(served, "app", None)
+        if served is None:
+            break
+    return None
+
+
+def _is_triows(app: Any) -> bool:
+    return find_app(app) is not None
 
 
 def _drain_timeout(app: Any) -> float:
-    config = getattr(app, "config", None)
+    config = getattr(find_app(app), "config", None)
     timeout = getattr(config, "WEBSOCKET_DRAIN_TIMEOUT", None)
     return float(timeout) if isinstance(timeout, (int, float)) else 10.0
 
 
 def _largest_message(app: Any) -> int | None:
     """The largest message any websocket route of a triows app allows, or ``None``."""
-    router = getattr(app, "websocket_router", None)
+    router = getattr(find_app(app), "websocket_router", None)
     sizes = [
         route.endpoint.settings.max_message_size
         for route in getattr(router, "routes", ())

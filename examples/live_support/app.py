@@ -1,7 +1,8 @@
 """The live-support chat of the websocket guide, served by triows.
 
-Run it from this folder with ``hypercorn --worker-class trio app:app`` or from the repository
-root with ``hypercorn --worker-class trio examples.live_support.app:app``; then open
+Run it from the repository root with ``triows run examples.live_support.app:app`` (or
+``./scripts/run-example``), or from this folder with ``triows run app:app``; plain
+``hypercorn --worker-class trio app:app`` works too. Then open
 http://127.0.0.1:8000/car/ws-index.
 """
 
