@@ -110,6 +110,29 @@ async def test_sigterm_tells_every_client_at_once_and_exits_within_the_drain_tim
 
 
 @pytest.mark.live
+async def test_plain_hypercorn_drains_too_within_its_graceful_timeout() -> None:
+    args = [sys.executable, "-m", "hypercorn", "--worker-class", "trio", "--bind", "127.0.0.1:0"]
+    args += ["--graceful-timeout", "2", TARGET]
+    closes: list[tuple[int, str]] = []
+    with trio.fail_after(TIMEOUT):
+        async with command(args, ROOT) as server:
+            at = At(await server.url())
+            async with open_websocket(at, "/r/hold") as ws:
+                assert await ws.get_message() == "ready"
+                server.process.send_signal(signal.SIGTERM)
+                signalled = trio.current_time()
+                with pytest.raises(trio_websocket.ConnectionClosed) as closed:
+                    await ws.get_message()
+                told = trio.current_time() - signalled
+                reason = closed.value.reason
+                closes.append((reason.code, reason.reason or ""))
+            await server.process.wait()
+    assert closes == [(1012, "server shutting down")]
+    assert told < 1.0  # hypercorn's worker polls for the stop every 0.1 s
+    assert server.text("stdout").splitlines() == ["finally hold 1012"]
+
+
+@pytest.mark.live
 async def test_a_handshake_during_the_drain_is_refused_with_503() -> None:
     app = App(controllers=[Held])
     with trio.fail_after(TIMEOUT):
