@@ -161,12 +161,16 @@ async def exercise(server: Server) -> None:
         assert await ws.get_message() == expected_answer(COMPLAINT)
 
 
-@pytest.mark.live
-@pytest.mark.parametrize(
+#: The example served as its README says: from its own folder, or from the repository's root.
+WHERE_FROM = pytest.mark.parametrize(
     ("app_path", "cwd"),
     [("app:app", EXAMPLE), ("examples.live_support.app:app", REPO)],
     ids=["from-the-example-folder", "from-the-repository-root"],
 )
+
+
+@pytest.mark.live
+@WHERE_FROM
 async def test_example_under_the_hypercorn_cli(app_path: str, cwd: Path) -> None:
     with trio.fail_after(40):
         async with hypercorn_cli(app_path, cwd) as server:
@@ -176,11 +180,7 @@ async def test_example_under_the_hypercorn_cli(app_path: str, cwd: Path) -> None
 
 
 @pytest.mark.live
-@pytest.mark.parametrize(
-    ("app_path", "cwd"),
-    [("app:app", EXAMPLE), ("examples.live_support.app:app", REPO)],
-    ids=["from-the-example-folder", "from-the-repository-root"],
-)
+@WHERE_FROM
 async def test_example_under_triows_run(app_path: str, cwd: Path) -> None:
     """The README's command: ``triows run examples.live_support.app:app``."""
     args = [sys.executable, "-m", "triows", "run", app_path, "--port", "0"]

@@ -313,6 +313,28 @@ def test_every_accepted_connection_has_the_tcp_user_timeout() -> None:
         listener.close()
 
 
+@pytest.mark.live
+@pytest.mark.skipif(not hasattr(socket, "TCP_USER_TIMEOUT"), reason="TCP_USER_TIMEOUT: Linux")
+async def test_a_write_stuck_on_a_client_that_stopped_reading_is_released() -> None:
+    # The handler floods a client that never reads: hypercorn's write to it cannot be
+    # cancelled, and nothing in the app ends it (no outbox, no shutdown). The kernel does, once
+    # the data has waited unacknowledged for the TCP user timeout.
+    with trio.fail_after(TIMEOUT):
+        async with command(triows_run("--tcp-user-timeout", "1", "--no-access-log"), ROOT) as (
+            server
+        ):
+            at = At(await server.url())
+            stalled = await RawClient.connect("127.0.0.1", at.port, "/r/flood", receive_buffer=4096)
+            try:
+                started = trio.current_time()
+                await server.wait_for("^finally flood 1006$", "stdout")
+                took = trio.current_time() - started
+            finally:
+                await stalled.aclose()
+    assert took < 10  # about the timeout once the buffers are full; 30 s by default, or never
+    assert "Traceback" not in server.text()
+
+
 @pytest.mark.skipif(not hasattr(socket, "TCP_USER_TIMEOUT"), reason="TCP_USER_TIMEOUT: Linux")
 def test_tcp_user_timeout_0_leaves_the_systems() -> None:
     settings = RunSettings(TARGET, port=0, tcp_user_timeout=None)
