@@ -110,6 +110,29 @@ async def test_sigterm_tells_every_client_at_once_and_exits_within_the_drain_tim
 
 
 @pytest.mark.live
+async def test_ctrl_c_drains_like_sigterm_and_a_second_one_exits_at_once() -> None:
+    with trio.fail_after(TIMEOUT):
+        async with command(triows_run("--no-access-log"), ROOT) as server:
+            at = At(await server.url())
+            async with open_websocket(at, "/r/slow-finally") as ws:
+                assert await ws.get_message() == "ready"
+                server.process.send_signal(signal.SIGINT)
+                with pytest.raises(trio_websocket.ConnectionClosed) as closed:
+                    await ws.get_message()
+                assert closed.value.reason.code == 1012
+            # The handler's cleanup takes a second: a second Ctrl-C does not wait for it.
+            server.process.send_signal(signal.SIGINT)
+            again = trio.current_time()
+            await server.process.wait()
+            took = trio.current_time() - again
+    assert server.process.returncode == 1
+    assert took < 0.9, took
+    assert "SIGINT: stopping (open websockets are drained)" in server.text()
+    assert "SIGINT again: exiting at once" in server.text()
+    assert "finally slow" not in server.text("stdout")
+
+
+@pytest.mark.live
 async def test_plain_hypercorn_drains_too_within_its_graceful_timeout() -> None:
     args = [sys.executable, "-m", "hypercorn", "--worker-class", "trio", "--bind", "127.0.0.1:0"]
     args += ["--graceful-timeout", "2", TARGET]
@@ -293,6 +316,24 @@ async def test_a_handler_error_is_printed_once_with_route_and_client(runner: str
     assert log.count(said) == 1, log
     assert "JSON" not in log, log
     assert "1007" not in log, log
+
+
+@pytest.mark.live
+async def test_the_logging_pages_log_config_works_with_triows_run(tmp_path: Path) -> None:
+    page = (ROOT / "docs" / "logging.md").read_text()
+    [config] = re.findall(r"^```json\n(.*?)^```", page, re.MULTILINE | re.DOTALL)
+    (tmp_path / "logging.json").write_text(config)
+    flags = ("--log-config", f"json:{tmp_path / 'logging.json'}", "--no-access-log")
+    with trio.fail_after(TIMEOUT):
+        async with command(triows_run(*flags), ROOT) as server:
+            at = At(await server.url())
+            crashed = await RawClient.connect("127.0.0.1", at.port, "/r/crash")
+            with pytest.raises(Closed):
+                await crashed.receive(10)
+            await crashed.aclose()
+            line = (await server.wait_for(r"^.* ERROR triows: websocket handler .*$"))[0]
+    assert re.match(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} ERROR triows: ", line), line
+    assert server.text().count("Traceback (most recent call last)") == 1
 
 
 # -- the sockets -------------------------------------------------------------------------------
