@@ -117,11 +117,16 @@ class RawClient:
                 if not data:
                     raise Refused(status or 0, body)
                 ws.receive_data(data)
-                for event in ws.events():
+                accepted = False
+                # All of them: frames that came with the 101 (a close right after the accept)
+                # are the connection's first events, not lost with the rest of the batch.
+                for event in list(ws.events()):
                     if isinstance(event, AcceptConnection):
                         client.extensions = list(event.extensions)
-                        return client
-                    if isinstance(event, RejectConnection):
+                        accepted = True
+                    elif accepted:
+                        client._events.append(event)
+                    elif isinstance(event, RejectConnection):
                         status = event.status_code
                         if not event.has_body:
                             raise Refused(status, b"")
@@ -131,6 +136,8 @@ class RawClient:
                             raise Refused(status or 0, body)
                     else:
                         client._events.append(event)
+                if accepted:
+                    return client
 
     # -- sending ---------------------------------------------------------------------------
 

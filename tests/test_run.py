@@ -296,17 +296,21 @@ async def test_a_handler_error_is_printed_once_with_route_and_client(runner: str
             at = At(await server.url())
             # A client's mistake first: answered with its close code, not logged as an error.
             mistaken = await RawClient.connect("127.0.0.1", at.port, "/r/note")
-            await mistaken.send_text("{not json")
-            with pytest.raises(Closed) as refused:
-                await mistaken.receive(10)
+            try:
+                await mistaken.send_text("{not json")
+                with pytest.raises(Closed) as refused:
+                    await mistaken.receive(10)
+            finally:
+                await mistaken.aclose()
             assert refused.value.code == 1007
-            await mistaken.aclose()
             crashed = await RawClient.connect("127.0.0.1", at.port, "/r/crash")
-            port = crashed.stream.socket.getsockname()[1]
-            with pytest.raises(Closed) as closed:
-                await crashed.receive(10)
+            try:
+                port = crashed.stream.socket.getsockname()[1]
+                with pytest.raises(Closed) as closed:
+                    await crashed.receive(10)
+            finally:
+                await crashed.aclose()
             assert (closed.value.code, closed.value.reason) == (1011, "Internal Server Error")
-            await crashed.aclose()
             await server.wait_for("RuntimeError: boom from the crash route")
             server.process.send_signal(signal.SIGTERM)
             await server.process.wait()
@@ -329,9 +333,11 @@ async def test_the_logging_pages_log_config_works_with_triows_run(tmp_path: Path
         async with command(triows_run(*flags), ROOT) as server:
             at = At(await server.url())
             crashed = await RawClient.connect("127.0.0.1", at.port, "/r/crash")
-            with pytest.raises(Closed):
-                await crashed.receive(10)
-            await crashed.aclose()
+            try:
+                with pytest.raises(Closed):
+                    await crashed.receive(10)
+            finally:
+                await crashed.aclose()
             line = (await server.wait_for(r"^.* ERROR triows: websocket handler .*$"))[0]
     assert re.match(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} ERROR triows: ", line), line
     assert server.text().count("Traceback (most recent call last)") == 1
