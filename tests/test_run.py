@@ -343,6 +343,36 @@ async def test_the_logging_pages_log_config_works_with_triows_run(tmp_path: Path
     assert server.text().count("Traceback (most recent call last)") == 1
 
 
+@pytest.mark.live
+async def test_an_app_that_configures_logging_keeps_its_own(tmp_path: Path) -> None:
+    (tmp_path / "logged.py").write_text(
+        textwrap.dedent(
+            """
+            import logging
+
+            from tests.fixtures.run_app import app
+
+            logging.basicConfig(format="APP %(levelname)s %(name)s: %(message)s")
+            """
+        )
+    )
+    with trio.fail_after(TIMEOUT):
+        async with command([*triows_run(target="logged:app"), "--no-access-log"], tmp_path) as (
+            server
+        ):
+            at = At(await server.url())
+            crashed = await RawClient.connect("127.0.0.1", at.port, "/r/crash")
+            try:
+                with pytest.raises(Closed):
+                    await crashed.receive(10)
+            finally:
+                await crashed.aclose()
+            await server.wait_for("RuntimeError: boom from the crash route")
+    log = server.text()
+    assert log.count("websocket handler RunController.crash failed") == 1, log
+    assert "APP ERROR triows: websocket handler RunController.crash failed" in log
+
+
 # -- the sockets -------------------------------------------------------------------------------
 
 

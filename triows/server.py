@@ -252,16 +252,23 @@ def create_sockets(config: HypercornConfig, settings: RunSettings) -> Sockets:
     return sockets
 
 
-def configure_logging(settings: RunSettings) -> None:
-    """Send triows' records to stderr at ``--log-level`` unless logging is configured."""
-    level = logging.getLevelName(settings.log_level.upper())
+def configure_logging(settings: RunSettings, config: HypercornConfig) -> None:
+    """Where this process's records go; called once the app is imported.
+
+    ``--log-config`` is applied (hypercorn applies it again in each worker it serves in).
+    Otherwise, unless the app (or anything before it) configured logging, triows' records go to
+    stderr at ``--log-level``; a configuration of the app's own keeps its handlers and levels.
+    """
+    if settings.log_config is not None:
+        config.log  # noqa: B018 - hypercorn's Logger applies the file when it is made
+        return
     triows_logger = logging.getLogger("triows")
-    triows_logger.setLevel(level)
-    if settings.log_config is not None or logging.getLogger().handlers or triows_logger.handlers:
-        return  # the user's configuration (hypercorn applies --log-config in each worker)
+    if logging.getLogger().handlers or triows_logger.handlers:
+        return
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter(LOG_FORMAT, LOG_DATE_FORMAT))
     triows_logger.addHandler(handler)
+    triows_logger.setLevel(logging.getLevelName(settings.log_level.upper()))
 
 
 # -- one worker ------------------------------------------------------------------------------
@@ -319,12 +326,12 @@ async def _listen(received: Any, stopping: trio.Event) -> None:
 
 def _worker(settings: RunSettings, sockets: Sockets) -> None:
     """A supervised worker process (the target of ``multiprocessing``)."""
-    configure_logging(settings)
     try:
         app = load(settings)
     except Exception:
         logger.exception("the worker could not load %s", settings.target)
         sys.exit(EXIT_LOAD_FAILED)
+    configure_logging(settings, hypercorn_config(app, settings))
     sys.exit(serve_here(settings, app, sockets, supervised=True))
 
 
@@ -338,9 +345,9 @@ def run(settings: RunSettings) -> int:
         AppNotFound: ``settings.target`` names nothing servable.
         ConfigurationError: The app is misconfigured.
     """
-    configure_logging(settings)
     app = load(settings)  # here too with workers: a broken app fails before any worker starts
     config = hypercorn_config(app, settings)
+    configure_logging(settings, config)
     sockets = create_sockets(config, settings)
     try:
         if settings.workers == 1 and not settings.reload:
@@ -395,7 +402,10 @@ class _Workers:
         self.tell(min(self.signals, 2))
 
     def stop(self) -> int:
-        """Tell the workers to stop (once), wait, kill what stays; the worst exit status."""
+        """Tell the workers to stop (once), wait, kill what stays; the first failure's status.
+
+        A worker ended by a signal (killed) counts as status 1.
+        """
         self.tell(max(1, min(self.signals, 2)))
         status = 0
         for worker in self.running:
@@ -404,7 +414,8 @@ class _Workers:
                 logger.warning("worker %s did not stop in %.0f s: killed", worker.pid, self.limit)
                 worker.kill()
                 worker.join()
-            status = status or (worker.exitcode or 0)
+            code = worker.exitcode or 0
+            status = status or (code if code > 0 else 1 if code else 0)  # < 0: killed
         self.running.clear()
         self.told.clear()
         return status
