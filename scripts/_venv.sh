@@ -35,8 +35,32 @@ if [ ! -x "$venv/bin/python" ]; then
     fi
 fi
 
-echo "==> installing triows ($triows_install_target) into $venv"
-"$venv/bin/python" -m pip install --quiet --disable-pip-version-check --upgrade pip
-"$venv/bin/python" -m pip install --quiet --disable-pip-version-check -e "$triows_install_target"
-
-unset triows_install_target triows_python
+# Install only when what is installed would change: the project is installed in editable mode,
+# so a change to its code needs nothing; a change to pyproject.toml (dependencies, entry
+# points) or to the interpreter does, and so does a target not installed yet ('.[test]' covers
+# '.'). The stamp lists what was installed for which pyproject; delete it (or the virtualenv)
+# to force a reinstall.
+triows_stamp="$venv/.triows-installed"
+triows_hash="$(
+    { "$venv/bin/python" -c 'import sys; print(sys.version)'; cat pyproject.toml; } \
+        | "$venv/bin/python" -c 'import hashlib, sys; print(hashlib.sha256(sys.stdin.buffer.read()).hexdigest())'
+)"
+triows_installed() {
+    [ -f "$triows_stamp" ] && "$venv/bin/python" -c 'import triows' >/dev/null 2>&1 && {
+        grep -qxF "$triows_hash $triows_install_target" "$triows_stamp" \
+            || { [ "$triows_install_target" = "." ] && grep -qxF "$triows_hash .[test]" "$triows_stamp"; }
+    }
+}
+if triows_installed; then
+    echo "==> triows ($triows_install_target) is installed in $venv and up to date"
+else
+    echo "==> installing triows ($triows_install_target) into $venv"
+    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --upgrade pip
+    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -e "$triows_install_target"
+    if ! grep -q "^$triows_hash " "$triows_stamp" 2>/dev/null; then
+        : >"$triows_stamp"  # another pyproject: what was installed for the old one is stale
+    fi
+    echo "$triows_hash $triows_install_target" >>"$triows_stamp"
+fi
+unset -f triows_installed
+unset triows_install_target triows_python triows_stamp triows_hash
