@@ -159,19 +159,27 @@ class Command:
     def count(self, pattern: str, name: str = "stderr") -> int:
         return len(re.findall(pattern, self.text(name), re.MULTILINE))
 
-    async def wait_for(self, pattern: str, name: str = "stderr", count: int = 1) -> list[str]:
+    async def wait_for(
+        self, pattern: str, name: str = "stderr", count: int = 1, within: float = 20.0
+    ) -> list[str]:
         """The first ``count`` matches of ``pattern`` (a regex) in ``name``, once there.
 
         Raises:
             RuntimeError: The process closed its output first.
+            AssertionError: Not within ``within`` seconds (with what the process said).
         """
-        while True:
-            found = [m.group(0) for m in re.finditer(pattern, self.text(name), re.MULTILINE)]
-            if len(found) >= count:
-                return found[:count]
-            if not self._open:
-                raise RuntimeError(f"the process ended before {pattern!r}:\n{self.text()}")
-            await self._grew.wait()
+        with trio.move_on_after(within):
+            while True:
+                found = [m.group(0) for m in re.finditer(pattern, self.text(name), re.MULTILINE)]
+                if len(found) >= count:
+                    return found[:count]
+                if not self._open:
+                    raise RuntimeError(f"the process ended before {pattern!r}:\n{self.text()}")
+                await self._grew.wait()
+        raise AssertionError(
+            f"{count} x {pattern!r} not in its {name} within {within} s\n"
+            f"stdout:\n{self.text('stdout')}\nstderr:\n{self.text()}"
+        )
 
     async def url(self) -> str:
         """The ``http://127.0.0.1:PORT`` of hypercorn's first ``Running on`` line."""

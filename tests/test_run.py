@@ -199,7 +199,7 @@ async def test_workers_2_runs_two_workers_that_each_drain() -> None:
             async with trio.open_nursery() as clients:
                 for _ in range(6):
                     clients.start_soon(_hold_until_closed, At(url), "/r/slow-finally")
-                await server.wait_for("^ready$", "stdout", count=6)
+                await server.wait_for("^ready$", "stdout", count=6, within=10)
                 server.process.send_signal(signal.SIGTERM)
                 await server.process.wait()
     assert server.process.returncode == 0

@@ -36,6 +36,7 @@ from triows import (
     ws_route,
 )
 from triows._timers import GRID
+from triows.datastructures import URL
 from triows.testing import AsyncTestClient, AsyncWebSocketTestSession, TestClient, WebSocketDenied
 
 #: Seconds any one test may take; also the clients' receive/handshake timeout.
@@ -216,11 +217,13 @@ async def test_accept_after_closing_before_accept_is_a_state_error() -> None:
 
 async def test_send_and_receive_before_accept_are_state_errors() -> None:
     errors: list[Exception | None] = []
+    first: list[Any] = []
 
     async def handler(self: Any, websocket: WebSocket) -> None:
         errors.append(await failure_of(websocket.send_text("x")))
         errors.append(await failure_of(websocket.send_bytes(b"x")))
         errors.append(await failure_of(websocket.send_json({"x": 1})))
+        first.append(await websocket.receive())  # as in Starlette: the connect message, once
         errors.append(await failure_of(websocket.receive()))
         errors.append(await failure_of(websocket.receive_text()))
         errors.append(await failure_of(websocket.receive_bytes()))
@@ -231,6 +234,7 @@ async def test_send_and_receive_before_accept_are_state_errors() -> None:
     with trio.fail_after(TIMEOUT):
         async with connect(make_app(handler)) as ws:
             assert await ws.receive_text() == "accepted"
+    assert first == [{"type": "websocket.connect"}]
     assert all(isinstance(e, WebSocketStateError) for e in errors), errors
     messages = [str(e) for e in errors]
     sending = "sending needs the websocket CONNECTED, but it is CONNECTING" + NOT_ACCEPTED
@@ -1202,3 +1206,122 @@ async def test_on_an_unknown_server_a_pump_takes_the_messages_as_they_come() -> 
             to_app.send_nowait({"type": "websocket.disconnect", "code": 4002})
     assert ended == [4002]
     assert sent[0] == {"type": "websocket.accept", "subprotocol": None}
+
+
+# -- Starlette's surface -----------------------------------------------------------------------
+
+
+async def test_the_url_has_its_port_host_and_security() -> None:
+    seen: list[Any] = []
+
+    async def handler(self: Any, websocket: WebSocket) -> None:
+        url = websocket.url
+        seen.append((url.scheme, url.hostname, url.port, url.is_secure, url.path, url.query))
+        await websocket.accept()
+
+    with trio.fail_after(TIMEOUT):
+        async with connect(make_app(handler), "/ws?room=1"):
+            pass
+    assert seen == [("ws", "testserver", None, False, "/ws", "room=1")]
+    scope = {"scheme": "wss", "path": "/ws", "headers": [(b"host", b"Example.org:8443")]}
+    url = URL.from_scope(scope)
+    assert (url, url.hostname, url.port, url.is_secure) == (
+        "wss://Example.org:8443/ws",
+        "example.org",
+        8443,
+        True,
+    )
+
+
+async def test_a_websocket_is_a_mapping_over_its_scope_compared_by_identity() -> None:
+    seen: list[Any] = []
+
+    async def handler(self: Any, websocket: WebSocket) -> None:
+        scope = websocket.scope
+        seen.append(websocket["subprotocols"] == scope["subprotocols"] == ["chat"])
+        seen.append(("path" in websocket, len(websocket) == len(scope)))
+        seen.append(list(websocket) == list(scope))
+        seen.append(dict(websocket) == scope)
+        other = WebSocket(scope, websocket._receive, websocket._send)
+        seen.append((websocket == websocket, websocket == other, len({websocket, other})))
+        await websocket.accept("chat")
+
+    with trio.fail_after(TIMEOUT):
+        async with connect(make_app(handler), subprotocols=["chat"]):
+            pass
+    assert seen == [True, (True, True), True, True, (True, False, 2)]
+
+
+async def test_raw_send_covers_accept_send_and_close() -> None:
+    async def handler(self: Any, websocket: WebSocket) -> None:
+        assert await websocket.receive() == {"type": "websocket.connect"}
+        await websocket.send({"type": "websocket.accept", "headers": [(b"x-room", b"1")]})
+        await websocket.send({"type": "websocket.send", "text": "hi"})
+        await websocket.send({"type": "websocket.send", "bytes": b"\x00"})
+        with pytest.raises(RuntimeError) as raised:
+            await websocket.send({"type": "websocket.ping"})
+        assert str(raised.value) == "a websocket cannot send the ASGI message 'websocket.ping'"
+        await websocket.send({"type": "websocket.close", "code": 4001, "reason": "bye"})
+
+    with trio.fail_after(TIMEOUT):
+        async with connect(make_app(handler)) as ws:
+            assert ws.extra_headers == [("x-room", "1")]  # Starlette's bytes pairs work
+            assert await ws.receive_text() == "hi"
+            assert await ws.receive_bytes() == b"\x00"
+            with pytest.raises(WebSocketDisconnect) as closed:
+                await ws.receive_text()
+    assert (closed.value.code, closed.value.reason) == (4001, "bye")
+
+
+async def test_raw_send_of_a_denial() -> None:
+    async def handler(self: Any, websocket: WebSocket) -> None:
+        start = {"type": "websocket.http.response.start", "status": 418, "headers": []}
+        await websocket.send(start)
+        await websocket.send({"type": "websocket.http.response.body", "body": b"teapot"})
+
+    with trio.fail_after(TIMEOUT):
+        denied = await refusal(make_app(handler))
+    assert (denied.status_code, denied.body) == (418, b"teapot")
+
+
+@pytest.mark.parametrize("method", ["send_json", "receive_json", "iter_json"])
+async def test_an_unknown_json_mode_is_a_runtime_error(method: str) -> None:
+    errors: list[Exception | None] = []
+
+    async def handler(self: Any, websocket: WebSocket) -> None:
+        await websocket.accept()
+        call = getattr(websocket, method)
+        args = ({"a": 1}, "invalid") if method == "send_json" else ("invalid",)
+        try:
+            if method == "iter_json":
+                await anext(call(*args))
+            else:
+                await call(*args)
+        except RuntimeError as exc:
+            errors.append(exc)
+
+    with trio.fail_after(TIMEOUT):
+        async with connect(make_app(handler)):
+            pass
+    [error] = errors
+    assert isinstance(error, RuntimeError)
+    assert str(error) == 'The "mode" argument should be "text" or "binary".'
+
+
+@pytest.mark.parametrize("step", ["accept", "send", "close"])
+async def test_an_oserror_from_the_servers_send_means_the_client_left(step: str) -> None:
+    class Gone(FakeASGI):
+        async def send(self, message: dict[str, Any]) -> None:
+            await trio.lowlevel.checkpoint()
+            if message["type"] == f"websocket.{step}":
+                raise OSError("connection reset by peer")
+            self.sent.append(message)
+
+    async def steps(websocket: WebSocket) -> None:
+        await websocket.accept()
+        await websocket.send_text("x")
+        await websocket.close()
+
+    with trio.fail_after(TIMEOUT), pytest.raises(WebSocketDisconnect) as gone:
+        await steps(Gone(CONNECT).websocket())
+    assert gone.value.code == 1006

@@ -182,6 +182,26 @@ class URL(str):
         """The raw query string (no ``?``)."""
         return urlsplit(self).query
 
+    @property
+    def fragment(self) -> str:
+        """The fragment (no ``#``); servers never see one, but a URL built by hand may."""
+        return urlsplit(self).fragment
+
+    @property
+    def hostname(self) -> str | None:
+        """The host, lower-cased, without the port."""
+        return urlsplit(self).hostname
+
+    @property
+    def port(self) -> int | None:
+        """The port, if the URL names one (``None`` for the scheme's default)."""
+        return urlsplit(self).port
+
+    @property
+    def is_secure(self) -> bool:
+        """Whether the scheme is ``https`` or ``wss``."""
+        return self.scheme in ("https", "wss")
+
 
 class State:
     """An attribute bag (``websocket.state.user = ...``) for per-connection or per-app data."""

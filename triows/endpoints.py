@@ -23,6 +23,7 @@ anything else                         HTTP 500 denial, logged             close 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import traceback
 from collections.abc import Awaitable, Callable, Mapping
@@ -410,7 +411,7 @@ def _debug_detail(exc: BaseException) -> str:
 async def _deny(
     websocket: WebSocket, status: int, body: Any, headers: Mapping[str, str], limit: float
 ) -> None:
-    with trio.move_on_after(limit):
+    with trio.move_on_after(limit), contextlib.suppress(WebSocketDisconnect):  # it left
         await websocket.deny(
             status,
             pydantic_core.to_json(body),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 import pydantic_core
@@ -20,12 +21,27 @@ class ClientDisconnect(Exception):
     """The HTTP client went away while its request body was being read."""
 
 
-class HTTPConnection:
+class HTTPConnection(Mapping[str, Any]):
     """The parts of an ASGI scope every connection has, parsed lazily and cached.
+
+    As in Starlette, it is also a read-only mapping over its scope (``websocket["path"]``,
+    ``"subprotocols" in websocket``), compared and hashed by identity.
 
     Args:
         scope: The ASGI scope of the request or websocket.
     """
+
+    __eq__ = object.__eq__
+    __hash__ = object.__hash__
+
+    def __getitem__(self, key: str) -> Any:
+        return self.scope[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.scope)
+
+    def __len__(self) -> int:
+        return len(self.scope)
 
     # "__weakref__": a WeakSet of open connections is a common way to track them.
     __slots__ = ("__weakref__", "_cookies", "_headers", "_query", "_state", "scope")

@@ -47,9 +47,27 @@ if TYPE_CHECKING:
 __all__ = ["WebSocket", "WebSocketState"]
 
 
-def _encode_headers(headers: Mapping[str, str] | Iterable[tuple[str, str]]) -> list[list[bytes]]:
+HeaderPairs = Mapping[str, str] | Iterable[tuple[str, str]] | Iterable[tuple[bytes, bytes]]
+
+
+def _latin1(value: str | bytes) -> bytes:
+    return value if isinstance(value, bytes) else value.encode("latin-1")
+
+
+def _encode_headers(headers: HeaderPairs) -> list[list[bytes]]:
+    """ASGI header pairs from a mapping or pairs of ``str`` (or of ``bytes``, as Starlette's)."""
+    items: Iterable[tuple[str | bytes, str | bytes]]
     items = headers.items() if isinstance(headers, Mapping) else headers
-    return [[k.lower().encode("latin-1"), v.encode("latin-1")] for k, v in items]
+    return [[_latin1(k).lower(), _latin1(v)] for k, v in items]
+
+
+#: The modes of ``send_json`` and ``receive_json``.
+_MODES = ("text", "binary")
+
+
+def _check_mode(mode: str) -> None:
+    if mode not in _MODES:
+        raise RuntimeError('The "mode" argument should be "text" or "binary".')
 
 
 #: States in which ``accept()`` raises ``WebSocketDisconnect``: not the handler's mistake.
@@ -73,8 +91,10 @@ class WebSocket(HTTPConnection):
         "_accepted",
         "_admitting",
         "_conn_state",
+        "_connect_given",
         "_connect_pending",
         "_deadline",
+        "_denial",
         "_finished",
         "_idle",
         "_inbox",
@@ -102,6 +122,10 @@ class WebSocket(HTTPConnection):
         self._admitting = False
         self._finished = False
         self._connect_pending = True
+        #: ``receive()`` before ``accept()`` has returned the ``websocket.connect`` message.
+        self._connect_given = False
+        #: A ``websocket.http.response.start`` given to :meth:`send`, until its body comes.
+        self._denial: Message | None = None
         self._settings: ConnectionSettings = BARE
         # Outside an App route (a bare ASGI use) the handler receives from the server itself.
         self._inbox = Inbox(BARE.inbox_size, self._peer_left, direct=receive)
@@ -244,7 +268,7 @@ class WebSocket(HTTPConnection):
             # hypercorn's write cannot be cancelled: a close frame stuck on a client that
             # stopped reading is ended by cutting the connection at the deadline.
             timer = timers.call_at(deadline, self._cut)
-        gone = (OSError, trio.BrokenResourceError, trio.ClosedResourceError)  # the peer left
+        gone = (OSError, WebSocketDisconnect, trio.BrokenResourceError, trio.ClosedResourceError)
         try:
             with trio.CancelScope(deadline=deadline, shield=True), contextlib.suppress(*gone):
                 await self.close()
@@ -370,7 +394,7 @@ class WebSocket(HTTPConnection):
                 await self.close(code, reason)
                 if linger and self._accepted and not self._inbox.peer_left:
                     await self._inbox.wait_peer_left()
-        except (OSError, trio.BrokenResourceError, trio.ClosedResourceError):
+        except (OSError, WebSocketDisconnect, trio.BrokenResourceError, trio.ClosedResourceError):
             pass  # the peer is gone; there is nobody left to tell
         finally:
             self._done()
@@ -424,7 +448,7 @@ class WebSocket(HTTPConnection):
     async def accept(
         self,
         subprotocol: str | None = None,
-        headers: Mapping[str, str] | Iterable[tuple[str, str]] | None = None,
+        headers: HeaderPairs | None = None,
     ) -> None:
         """Complete the handshake.
 
@@ -459,7 +483,7 @@ class WebSocket(HTTPConnection):
             message["headers"] = _encode_headers(headers)
         self._move(Event.ACCEPT)
         self.accepted_subprotocol = subprotocol
-        await self._write(message)
+        await self._write_frame(message)
         if self._link is not None:
             self._link.sync(self._inbox)
         timeout = self._settings.idle_timeout
@@ -489,7 +513,7 @@ class WebSocket(HTTPConnection):
                 return
         self._move(Event.CLOSE, int(code), reason)
         self._inbox.stop_reading()
-        await self._write({"type": "websocket.close", "code": code, "reason": reason})
+        await self._write_frame({"type": "websocket.close", "code": code, "reason": reason})
         if self._outbox is not None:
             self._outbox.fail()
         if self._idle is not None:
@@ -499,7 +523,7 @@ class WebSocket(HTTPConnection):
         self,
         status_code: int = 403,
         body: bytes = b"",
-        headers: Mapping[str, str] | Iterable[tuple[str, str]] | None = None,
+        headers: HeaderPairs | None = None,
     ) -> None:
         """Refuse the handshake with an HTTP response.
 
@@ -527,27 +551,82 @@ class WebSocket(HTTPConnection):
         raw = _encode_headers(headers or ())
         raw.append([b"content-length", str(len(body)).encode()])
         self._move(Event.DENY)
-        await self._write(
+        await self._write_frame(
             {"type": "websocket.http.response.start", "status": status_code, "headers": raw}
         )
-        await self._write({"type": "websocket.http.response.body", "body": body})
+        await self._write_frame({"type": "websocket.http.response.body", "body": body})
 
     # -- receiving -------------------------------------------------------------------------
 
     async def receive(self) -> Message:
         """The next ASGI message: ``websocket.receive``, or ``websocket.disconnect`` once.
 
+        As in Starlette, the first call before ``accept()`` returns the ``websocket.connect``
+        message.
+
         Raises:
-            WebSocketStateError: Called before ``accept()``.
+            WebSocketStateError: Called before ``accept()`` (after that first time).
             WebSocketDisconnect: The connection had already ended.
+            RuntimeError: The server sent a message a websocket cannot receive.
             trio.BusyResourceError: Another task is receiving on this connection.
         """
-        if self._conn_state is not WebSocketState.CONNECTED:
+        state = self._conn_state
+        if state is WebSocketState.CONNECTING and not self._connect_given:
+            self._connect_given = True
+            if self._connect_pending:  # a bare WebSocket: the server's first message
+                self._connect_pending = False
+                connect = await self._inbox.get()
+                if connect["type"] != "websocket.connect":
+                    self._not_a_connect(connect)
+                return connect
+            await trio.lowlevel.checkpoint()
+            return {"type": "websocket.connect"}
+        if state is not WebSocketState.CONNECTED:
             await self._check_receivable(False, raw=True)
         message = await self._inbox.get()
-        if message["type"] != "websocket.receive":
+        kind = message["type"]
+        if kind != "websocket.receive":
+            if kind != "websocket.disconnect":
+                raise RuntimeError(
+                    'Expected ASGI message "websocket.receive" or "websocket.disconnect", '
+                    f"but got {kind!r}"
+                )
             self._inbox.end_taken = True
         return message
+
+    async def send(self, message: Message) -> None:
+        """Send a raw ASGI message, as Starlette's ``WebSocket.send``.
+
+        ``websocket.accept``, ``websocket.send``, ``websocket.close`` and the denial pair
+        (``websocket.http.response.start`` then ``.body``) are the same as :meth:`accept`,
+        :meth:`send_text`/:meth:`send_bytes`, :meth:`close` and :meth:`deny`, state checks
+        included.
+
+        Raises:
+            RuntimeError: A message type a websocket cannot send.
+            WebSocketStateError: The message does not fit the connection's state.
+            WebSocketDisconnect: The client has left.
+        """
+        kind = message.get("type")
+        if kind == "websocket.send":
+            data = message.get("bytes")
+            if data is not None:
+                await self.send_bytes(bytes(data))
+            else:
+                await self.send_text(message["text"])
+        elif kind == "websocket.accept":
+            await self.accept(message.get("subprotocol"), message.get("headers") or None)
+        elif kind == "websocket.close":
+            await self.close(message.get("code", CloseCode.NORMAL), message.get("reason"))
+        elif kind == "websocket.http.response.start":
+            self._denial = message
+        elif kind == "websocket.http.response.body" and self._denial is not None:
+            start, self._denial = self._denial, None
+            await self.deny(
+                start.get("status", 403), message.get("body", b""), start.get("headers")
+            )
+        else:
+            raise RuntimeError(f"a websocket cannot send the ASGI message {kind!r}")
 
     async def receive_text(self) -> str:
         """The next message, which must be a text frame.
@@ -576,6 +655,7 @@ class WebSocket(HTTPConnection):
             WebSocketDisconnect: The connection has ended.
             WebSocketException: 1003 for the wrong frame type, 1007 for malformed JSON.
         """
+        _check_mode(mode)
         return await Messages(self, KEYS[mode], parse_json, False).__anext__()
 
     def iter_text(self) -> AsyncIterator[str]:
@@ -588,6 +668,7 @@ class WebSocket(HTTPConnection):
 
     def iter_json(self, mode: Mode = "text") -> AsyncIterator[Any]:
         """JSON messages until the connection ends; then the iteration simply ends."""
+        _check_mode(mode)
         return Messages(self, KEYS[mode], parse_json, True)
 
     # -- sending ---------------------------------------------------------------------------
@@ -625,6 +706,7 @@ class WebSocket(HTTPConnection):
 
         Anything pydantic can serialise works: dicts, lists, models, dataclasses, datetimes.
         """
+        _check_mode(mode)
         encoded = pydantic_core.to_json(data)
         if mode == "text":
             await self.send_text(encoded.decode("utf-8"))
@@ -643,7 +725,9 @@ class WebSocket(HTTPConnection):
             await self._write(message)
         except OSError:  # ASGI: the client is gone
             self._inbox.end({"type": "websocket.disconnect", "code": CloseCode.ABNORMAL})
-            raise self._disconnect() from None
+            if self._conn_state is WebSocketState.DISCONNECTED:  # with the code it left with
+                raise self._disconnect() from None
+            raise WebSocketDisconnect(CloseCode.ABNORMAL) from None  # during our own close
 
     @staticmethod
     def _checkpointed(send: Send) -> Send:
@@ -690,6 +774,7 @@ class WebSocket(HTTPConnection):
 
         To push one message to many connections, serialise it once and ``push_text`` it.
         """
+        _check_mode(mode)
         encoded = pydantic_core.to_json(data)
         if mode == "text":
             return self.push_text(encoded.decode("utf-8"))
