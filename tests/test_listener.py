@@ -218,6 +218,14 @@ class VariantsController(ControllerBase):
     async def binary(self, data: bytes = WsBody()) -> None:
         await client_of(self).send_text(describe(data))
 
+    @ws_route("/raw", use_extra_handler=True, encoding=None)
+    async def raw(self, data: Any = WsBody()) -> None:
+        await client_of(self).send_text(describe(data))
+
+    @ws_route("/raw-text", use_extra_handler=True, encoding=None)
+    async def raw_text(self, data: str = WsBody(max_length=3)) -> None:
+        await client_of(self).send_text(describe(data))
+
     @ws_route("/bytes-short", use_extra_handler=True, encoding="bytes")
     async def short_binary(self, data: bytes = WsBody(max_length=2)) -> None:
         await client_of(self).send_text(describe(data))
@@ -700,6 +708,21 @@ VARIANTS: dict[str, tuple[str, list[tuple[Any, ...]], list[tuple[Any, ...]]]] = 
         "/v/bytes",
         [("bytes", b"\x00\xff"), ("receive",), ("bytes", b""), ("receive",)],
         [ACCEPTED, ("text", "bytes: b'\\x00\\xff'"), ("text", "bytes: b''")],
+    ),
+    "raw (encoding=None): each message as it came": (
+        "/v/raw",
+        [("text", "héllo"), ("receive",), ("bytes", b"\x00"), ("receive",)],
+        [ACCEPTED, ("text", "str: 'héllo'"), ("text", "bytes: b'\\x00'")],
+    ),
+    "raw, validated": (
+        "/v/raw-text",
+        [("text", "abc"), ("receive",), ("text", "abcd"), ("receive",), ("receive",)],
+        [
+            ACCEPTED,
+            ("text", "str: 'abc'"),
+            invalid(("string_too_long", ["body"], "String should have at most 3 characters")),
+            FAILED,
+        ],
     ),
     "constraint on bytes, input not UTF-8": (
         "/v/bytes-short",

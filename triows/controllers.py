@@ -36,8 +36,9 @@ __all__ = [
 F = TypeVar("F", bound=Callable[..., Any])
 C = TypeVar("C", bound=type)
 
-Encoding = Literal["text", "json", "bytes"]
-ENCODINGS: frozenset[str] = frozenset({"text", "json", "bytes"})
+#: ``None``: each message as it came, text or bytes (Ellar's and Starlette's raw encoding).
+Encoding = Literal["text", "json", "bytes"] | None
+ENCODINGS: frozenset[str | None] = frozenset({"text", "json", "bytes", None})
 OnInvalid = Literal["close", "reply"]
 ON_INVALID: frozenset[str] = frozenset({"close", "reply"})
 
@@ -214,7 +215,7 @@ class _WsRoute:
             if encoding not in ENCODINGS:
                 raise ConfigurationError(
                     f"@ws_route({path!r}) on {describe(fn)}: unknown encoding {encoding!r}; "
-                    f"use one of {sorted(ENCODINGS)}"
+                    "use one of 'text', 'json', 'bytes' or None"
                 )
             if on_invalid not in ON_INVALID:
                 raise ConfigurationError(

@@ -44,7 +44,8 @@ class MessageSpec:
 
     Args:
         owner: The handler, for error messages.
-        encoding: ``"text"``, ``"json"`` or ``"bytes"``.
+        encoding: ``"text"``, ``"json"``, ``"bytes"``, or ``None`` (each message as it came:
+            ``str`` for a text frame, ``bytes`` for a binary one).
         ws_body: ``(name, key, type, default, constraints)`` of each ``WsBody`` parameter.
         embed: A ``WsBody(embed=True)`` was declared.
 
@@ -56,7 +57,7 @@ class MessageSpec:
     def __init__(
         self,
         owner: str,
-        encoding: str,
+        encoding: str | None,
         ws_body: list[tuple[str, str, Any, Any, dict[str, Any]]],
         embed: bool,
     ) -> None:
@@ -92,8 +93,8 @@ class MessageSpec:
             target = (
                 Annotated[annotation, pydantic.Field(**constraints)] if constraints else annotation
             )
-            # A plain str (text) or bytes (bytes) needs no validation: skip it per message.
-            plain = {"text": str, "bytes": bytes}.get(encoding)
+            # A plain str (text), bytes (bytes) or Any (raw) needs no validation per message.
+            plain = {"text": str, "bytes": bytes, None: Any}.get(encoding)
             self.passthrough = annotation is plain and not constraints
         try:
             self.adapter: pydantic.TypeAdapter[Any] = pydantic.TypeAdapter(target)
@@ -106,6 +107,7 @@ class MessageSpec:
             "json": self._decode_json,
             "text": self._decode_text,
             "bytes": self._decode_bytes,
+            None: self._decode_raw,
         }[encoding]
 
     def _decode_json(self, message: Mapping[str, Any]) -> Any:
@@ -122,6 +124,11 @@ class MessageSpec:
         if text is None:
             raise UnexpectedFrame("text", "binary")
         return text if self.passthrough else self.adapter.validate_python(text)
+
+    def _decode_raw(self, message: Mapping[str, Any]) -> Any:
+        text = message.get("text")
+        data = text if text is not None else message.get("bytes", b"")
+        return data if self.passthrough else self.adapter.validate_python(data)
 
     def _decode_bytes(self, message: Mapping[str, Any]) -> Any:
         data = message.get("bytes")
