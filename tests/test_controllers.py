@@ -667,3 +667,18 @@ def test_wrong_switch_raises_a_runtime_error() -> None:
 
 def test_iexecutioncontext_is_executioncontext() -> None:
     assert IExecutionContext is ExecutionContext
+
+
+def test_a_controller_must_derive_from_controller_base() -> None:
+    class Plain:
+        @get("/x")
+        async def x(self) -> dict[str, str]:
+            return {}
+
+    with pytest.raises(ConfigurationError) as raised:
+        Controller("/plain")(Plain)
+    assert str(raised.value) == (
+        "@Controller class test_a_controller_must_derive_from_controller_base.<locals>.Plain "
+        "must derive from ControllerBase (class Plain(ControllerBase): ...), which gives its "
+        "handlers self.context"
+    )

@@ -1025,7 +1025,7 @@ def build(controller: type) -> str:
 
 def test_body_on_a_websocket_route_is_refused() -> None:
     @Controller("/bad")
-    class Bad:
+    class Bad(ControllerBase):
         @ws_route("/ws")
         async def handler(self, item: Item = Body()) -> None: ...
 
@@ -1037,7 +1037,7 @@ def test_body_on_a_websocket_route_is_refused() -> None:
 
 def test_ws_body_without_extra_handler_is_refused() -> None:
     @Controller("/bad")
-    class Bad:
+    class Bad(ControllerBase):
         @ws_route("/ws")
         async def handler(self, item: Item = WsBody()) -> None: ...
 
@@ -1049,7 +1049,7 @@ def test_ws_body_without_extra_handler_is_refused() -> None:
 
 def test_ws_body_on_an_http_route_is_refused() -> None:
     @Controller("/bad")
-    class Bad:
+    class Bad(ControllerBase):
         @post("/x")
         async def handler(self, item: Annotated[Item, WsBody()]) -> None: ...
 
@@ -1061,7 +1061,7 @@ def test_ws_body_on_an_http_route_is_refused() -> None:
 
 def test_ws_body_with_extra_handler_builds() -> None:
     @Controller("/later")
-    class Later:
+    class Later(ControllerBase):
         @ws_route("/ws", use_extra_handler=True)
         async def handler(self, item: Item = WsBody()) -> None: ...
 
@@ -1071,7 +1071,7 @@ def test_ws_body_with_extra_handler_builds() -> None:
 
 def test_unmarked_model_on_a_websocket_route_is_refused() -> None:
     @Controller("/bad")
-    class Bad:
+    class Bad(ControllerBase):
         @ws_route("/ws")
         async def handler(self, item: Item) -> None: ...
 
@@ -1083,7 +1083,7 @@ def test_unmarked_model_on_a_websocket_route_is_refused() -> None:
 
 def test_path_marker_for_a_name_not_in_the_path_is_refused() -> None:
     @Controller("/bad")
-    class Bad:
+    class Bad(ControllerBase):
         @get("/items/{id:int}")
         async def handler(self, item_id: int = Path()) -> None: ...
 
@@ -1095,7 +1095,7 @@ def test_path_marker_for_a_name_not_in_the_path_is_refused() -> None:
 
 def test_path_marker_on_a_websocket_route_not_in_the_path_is_refused() -> None:
     @Controller("/bad")
-    class Bad:
+    class Bad(ControllerBase):
         @ws_route("/ws")
         async def handler(self, room: Annotated[str, Path()]) -> None: ...
 
@@ -1106,7 +1106,7 @@ def test_path_marker_on_a_websocket_route_not_in_the_path_is_refused() -> None:
 
 def test_arbitrary_class_parameter_is_refused() -> None:
     @Controller("/bad")
-    class Bad:
+    class Bad(ControllerBase):
         @get("/x")
         async def handler(self, thing: Unknown) -> None: ...
 
@@ -1119,7 +1119,7 @@ def test_arbitrary_class_parameter_is_refused() -> None:
 
 def test_arbitrary_class_parameter_on_a_websocket_route_is_refused() -> None:
     @Controller("/bad")
-    class Bad:
+    class Bad(ControllerBase):
         @ws_route("/ws")
         async def handler(self, thing: Unknown) -> None: ...
 
@@ -1133,14 +1133,14 @@ def test_var_parameters_are_refused(kind: str) -> None:
     if kind == "args":
 
         @Controller("/bad")
-        class Bad:
+        class Bad(ControllerBase):
             @get("/x")
             async def handler(self, *extra: Any) -> None: ...
 
     else:
 
         @Controller("/bad")
-        class Bad:
+        class Bad(ControllerBase):
             @get("/x")
             async def handler(self, **extra: Any) -> None: ...
 
@@ -1152,7 +1152,7 @@ def test_var_parameters_are_refused(kind: str) -> None:
 
 def test_websocket_parameter_on_an_http_route_is_refused() -> None:
     @Controller("/bad")
-    class Bad:
+    class Bad(ControllerBase):
         @get("/x")
         async def handler(self, ws: WebSocket) -> None: ...
 
@@ -1164,7 +1164,7 @@ def test_websocket_parameter_on_an_http_route_is_refused() -> None:
 
 def test_request_parameter_on_a_websocket_route_is_refused() -> None:
     @Controller("/bad")
-    class Bad:
+    class Bad(ControllerBase):
         @ws_route("/ws")
         async def handler(self, request: Request) -> None: ...
 

@@ -323,6 +323,7 @@ async def test_serve_listens_on_an_os_chosen_port_and_runs_the_lifespan(app: App
             assert server.url == f"http://127.0.0.1:{server.port}"
             assert server.ws_url == f"ws://127.0.0.1:{server.port}"
             assert repr(server) == f"LiveServer('http://127.0.0.1:{server.port}')"
+            assert str(server) == server.url  # as pytest-django's live_server
             assert app.state["lifespan"] == "running"
             async with httpx.AsyncClient(base_url=server.url) as http:
                 response = await http.get("/t/health")

@@ -309,11 +309,20 @@ def Controller(prefix: str | type = "") -> Any:  # the guide's spelling
 
     Args:
         prefix: The path prefix of every route in the class (``"/car"``).
+
+    Raises:
+        ConfigurationError: The class does not derive from :class:`ControllerBase`.
     """
 
     def decorate(cls: C, prefix: str) -> C:
         if not inspect.isclass(cls):
             raise ConfigurationError(f"@Controller decorates a class, got {cls!r}")
+        if not issubclass(cls, ControllerBase):
+            raise ConfigurationError(
+                f"@Controller class {cls.__qualname__} must derive from ControllerBase "
+                f"(class {cls.__name__}(ControllerBase): ...), which gives its handlers "
+                "self.context"
+            )
         if prefix and not prefix.startswith("/"):
             prefix = "/" + prefix
         setattr(cls, _CONTROLLER_ATTR, ControllerInfo(prefix.rstrip("/")))

@@ -236,6 +236,10 @@ class LiveServer:
     def __repr__(self) -> str:
         return f"LiveServer({self.url!r})"
 
+    def __str__(self) -> str:
+        """The base URL, as pytest-django's ``live_server`` converts (``f"{live_server}/x"``)."""
+        return self.url
+
     @asynccontextmanager
     async def websocket_connect(
         self,
