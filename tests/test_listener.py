@@ -14,7 +14,7 @@ import math
 import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import pydantic
 import pytest
@@ -1109,4 +1109,77 @@ def test_an_object_message_needs_json(encoding: str, embed: bool) -> None:
     assert str(raised.value) == (
         "Several.feed: several WsBody() parameters (or embed=True) read a JSON object; "
         f"use encoding='json', not {encoding!r}"
+    )
+
+
+# -- hooks with the route's handshake parameters -------------------------------------------------
+
+
+@Controller("/rooms")
+class RoomHooks(ControllerBase):
+    """Hooks that take the route's path and query parameters (Ellar's ``**kwargs``)."""
+
+    seen: ClassVar[list[tuple[str, Any]]] = []
+
+    @ws_route("/{room}", use_extra_handler=True, encoding="text")
+    async def say(self, room: str = Path(), who: str = Query(), data: str = WsBody()) -> None:
+        await client_of(self).send_text(f"{who}@{room}: {data}")
+
+    @ws_route.connect(say)
+    async def joined(self, websocket: WebSocket, room: str) -> None:
+        RoomHooks.seen.append(("connect", room))
+        await websocket.accept()
+
+    @ws_route.disconnect(say)
+    async def left(self, websocket: WebSocket, code: int, **kwargs: Any) -> None:
+        RoomHooks.seen.append(("disconnect", (code, kwargs)))
+
+
+async def test_hooks_get_the_routes_handshake_parameters() -> None:
+    RoomHooks.seen.clear()
+    app = App(controllers=[RoomHooks])
+    with trio.fail_after(TIMEOUT):
+        client = AsyncTestClient(app)
+        async with client, client.websocket_connect("/rooms/lobby?who=ann") as ws:
+            await ws.send_text("hi")
+            assert await ws.receive_text() == "ann@lobby: hi"
+            await ws.close(4000)
+    assert RoomHooks.seen == [
+        ("connect", "lobby"),
+        ("disconnect", (4000, {"room": "lobby", "who": "ann"})),
+    ]
+
+
+def test_a_hook_that_takes_what_the_route_lacks_fails_at_build_naming_it() -> None:
+    @Controller("/bad")
+    class Bad(ControllerBase):
+        @ws_route("/{room}", use_extra_handler=True, encoding="text")
+        async def say(self, room: str = Path(), data: str = WsBody()) -> None: ...
+
+        @ws_route.connect(say)
+        async def joined(self, websocket: WebSocket, user_id: int) -> None: ...
+
+    with pytest.raises(ConfigurationError) as raised:
+        App(controllers=[Bad])
+    owner = "Bad.say"
+    assert str(raised.value) == (
+        f"the connect hook '{Bad.joined.__qualname__}' of {owner} takes 'user_id', which the "
+        "route does not have (its handshake parameters: room)"
+    )
+
+
+def test_a_disconnect_hook_without_the_code_fails_at_build() -> None:
+    @Controller("/bad")
+    class Bad(ControllerBase):
+        @ws_route("/", use_extra_handler=True, encoding="text")
+        async def say(self, data: str = WsBody()) -> None: ...
+
+        @ws_route.disconnect(say)
+        async def left(self, websocket: WebSocket) -> None: ...
+
+    with pytest.raises(ConfigurationError) as raised:
+        App(controllers=[Bad])
+    assert str(raised.value) == (
+        f"the disconnect hook '{Bad.left.__qualname__}' of Bad.say must take "
+        "(self, websocket, code)"
     )

@@ -7,6 +7,7 @@ handler call.
 
 from __future__ import annotations
 
+import inspect
 import traceback
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -32,7 +33,15 @@ from .controllers import (
 )
 from .controllers import route_infos as _route_infos
 from .di import Container
-from .endpoints import Driver, Handler, HTTPEndpoint, MessageLoop, PlainHandler, WebSocketEndpoint
+from .endpoints import (
+    Driver,
+    Handler,
+    HookCall,
+    HTTPEndpoint,
+    MessageLoop,
+    PlainHandler,
+    WebSocketEndpoint,
+)
 from .errors import ConfigurationError, HTTPException, exception_leaves
 from .guards import Guards, RouteGuards, guards_of
 from .listener import MessageSpec
@@ -229,9 +238,20 @@ class App:
                         )
                     handler = Handler(controller, fn, plan, guards, controller_args)
                     driver: Driver = PlainHandler(fn)
+                    hooks: dict[str, HookCall | None] = {"connect": None, "disconnect": None}
                     if route.use_extra_handler:
                         spec = MessageSpec(owner, route.encoding, plan.ws_body, plan.ws_body_embed)
-                        driver = MessageLoop(fn, spec, hook_of(fn, "connect"), route.on_invalid)
+                        body = {entry[0] for entry in plan.ws_body}
+                        available = [
+                            name
+                            for name in list(inspect.signature(fn).parameters)[1:]
+                            if name not in body
+                        ]
+                        for kind in hooks:
+                            hook = hook_of(fn, kind)  # type: ignore[arg-type]
+                            if hook is not None:
+                                hooks[kind] = HookCall(hook, kind, owner, available)
+                        driver = MessageLoop(fn, spec, hooks["connect"], route.on_invalid)
                     ws_endpoint = WebSocketEndpoint(
                         handler,
                         driver,
@@ -239,7 +259,7 @@ class App:
                         self.timers,
                         self._drain,
                         debug=self.config.DEBUG,
-                        disconnect=hook_of(fn, "disconnect") if route.use_extra_handler else None,
+                        disconnect=hooks["disconnect"],
                     )
                     ws_routes.append(Route(path, ws_endpoint, name, frozenset(), owner))
         if self.static is not None:

@@ -24,9 +24,10 @@ anything else                         HTTP 500 denial, logged             close 
 from __future__ import annotations
 
 import contextlib
+import inspect
 import logging
 import traceback
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 import pydantic_core
@@ -37,6 +38,7 @@ from ._settings import ConnectionSettings
 from .context import ExecutionContext
 from .errors import (
     CloseCode,
+    ConfigurationError,
     HTTPException,
     WebSocketDisconnect,
     WebSocketException,
@@ -69,8 +71,6 @@ _NO_ARGUMENTS: Mapping[str, Any] = {}
 
 #: States of a handshake not answered yet (``CLOSING``: a drain began during it).
 _UNANSWERED = frozenset({WebSocketState.CONNECTING, WebSocketState.CLOSING})
-
-Hook = Callable[..., Awaitable[Any]]
 
 
 class Handler:
@@ -155,6 +155,70 @@ class HTTPEndpoint:
         return HTMLResponse(self.templates.render(self.template, {"request": request, **result}))
 
 
+# -- hooks ---------------------------------------------------------------------------------
+
+
+class HookCall:
+    """A connect or disconnect hook, and the route's handshake parameters it takes.
+
+    After ``self`` come the websocket (and, for a disconnect hook, the close code); any other
+    parameter gets the value of the handler's parameter of the same name (a path or query
+    parameter, a header, an injected service), resolved once at the handshake; ``**kwargs``
+    gets all of them (Ellar's ``on_connect(websocket, **kwargs)``).
+
+    Args:
+        fn: The hook.
+        kind: ``"connect"`` or ``"disconnect"``.
+        owner: The route's handler, for error messages.
+        available: The names of the handler's handshake parameters.
+
+    Raises:
+        ConfigurationError: The hook takes something the route does not have, naming both.
+    """
+
+    __slots__ = ("fn", "names", "rest")
+
+    def __init__(
+        self, fn: Callable[..., Any], kind: str, owner: str, available: Sequence[str]
+    ) -> None:
+        self.fn = fn
+        fixed = ("websocket",) if kind == "connect" else ("websocket", "code")
+        parameters = list(inspect.signature(fn).parameters.values())[1:]  # after self
+        positional = [
+            p
+            for p in parameters
+            if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) and p.default is p.empty
+        ]
+        name = f"the {kind} hook {getattr(fn, '__qualname__', fn)!r} of {owner}"
+        if len(positional) < len(fixed):
+            raise ConfigurationError(f"{name} must take (self, {', '.join(fixed)})")
+        self.rest = any(p.kind is p.VAR_KEYWORD for p in parameters)
+        extra = [
+            p.name
+            for p in parameters[len(fixed) :]
+            if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)
+        ]
+        missing = [n for n in extra if n not in available]
+        if missing:
+            have = ", ".join(available) or "none"
+            raise ConfigurationError(
+                f"{name} takes {', '.join(map(repr, missing))}, which the route does not have "
+                f"(its handshake parameters: {have})"
+            )
+        self.names = tuple(extra)
+
+    def __call__(
+        self, instance: Any, websocket: WebSocket, arguments: Mapping[str, Any], *fixed: Any
+    ) -> Awaitable[Any]:
+        """The hook's coroutine for one connection."""
+        if self.rest:
+            return self.fn(instance, websocket, *fixed, **arguments)  # type: ignore[no-any-return]
+        if self.names:
+            chosen = {n: arguments[n] for n in self.names}
+            return self.fn(instance, websocket, *fixed, **chosen)  # type: ignore[no-any-return]
+        return self.fn(instance, websocket, *fixed)  # type: ignore[no-any-return]
+
+
 # -- drive: how a route runs its handler ---------------------------------------------------
 
 
@@ -203,7 +267,7 @@ class MessageLoop:
         self,
         fn: Callable[..., Awaitable[Any]],
         spec: MessageSpec,
-        connect: Hook | None,
+        connect: HookCall | None,
         on_invalid: str,
     ) -> None:
         self.fn = fn
@@ -253,7 +317,7 @@ class WebSocketEndpoint:
         drain: Drain,
         *,
         debug: bool = False,
-        disconnect: Hook | None = None,
+        disconnect: HookCall | None = None,
     ) -> None:
         self.drain = drain
         self.handler = handler
@@ -277,6 +341,7 @@ class WebSocketEndpoint:
             context = ExecutionContext(websocket, handler.fn, handler.controller)
             cache: dict[type, Any] = {}
             instance: Any = None
+            arguments: Mapping[str, Any] = _NO_ARGUMENTS
             timers = self.timers
             try:
                 async with trio.open_nursery() as nursery:
@@ -306,13 +371,13 @@ class WebSocketEndpoint:
                         await websocket._finish(
                             CloseCode.GOING_AWAY, "server shutting down", linger=False
                         )
-                        await self._conclude(websocket, instance)
+                        await self._conclude(websocket, instance, arguments)
                     raise
                 await self._answer_failure(websocket, leaves, exc)
             else:
                 await websocket._finish(CloseCode.NORMAL, "")
             if self.disconnect is not None:
-                await self._conclude(websocket, instance)
+                await self._conclude(websocket, instance, arguments)
         finally:
             self.drain.discard(websocket)
             websocket._detach()  # drop the cycles: freed by refcount, not by the GC
@@ -344,12 +409,15 @@ class WebSocketEndpoint:
         arguments = _NO_ARGUMENTS if plan.empty else await plan.resolve(websocket, context, cache)
         return handler.instance(context, cache), arguments
 
-    async def _conclude(self, websocket: WebSocket, instance: Any) -> None:
+    async def _conclude(
+        self, websocket: WebSocket, instance: Any, arguments: Mapping[str, Any]
+    ) -> None:
         """Run the disconnect hook once, if the connection had been accepted."""
         if self.disconnect is None or instance is None or not websocket._accepted:
             return
         try:
-            await self.disconnect(instance, websocket, websocket.close_code or CloseCode.NO_STATUS)
+            code = websocket.close_code or CloseCode.NO_STATUS
+            await self.disconnect(instance, websocket, arguments, code)
         except Exception as exc:
             logger.error(
                 "the disconnect hook of %s failed (%s)",

@@ -160,7 +160,7 @@ async def run_loop(
     arguments: Mapping[str, Any],
     spec: MessageSpec,
     *,
-    connect: Callable[[Any, WebSocket], Awaitable[Any]] | None,
+    connect: Callable[[Any, WebSocket, Mapping[str, Any]], Awaitable[Any]] | None,
     on_invalid: str,
 ) -> None:
     """Open the connection, then call ``handler`` once per valid message until it ends.
@@ -171,7 +171,7 @@ async def run_loop(
     if connect is None:
         await websocket.accept()
     else:
-        await connect(instance, websocket)
+        await connect(instance, websocket, arguments)
     if websocket.connection_state is not WebSocketState.CONNECTED:
         return  # the connect hook closed or refused the connection
 
