@@ -31,7 +31,7 @@ COMPLAINT = 'My <b>car</b> & "its" <script>alert(1)</script> won\'t start'
 
 def expected_answer(complaint: str) -> str:
     return (
-        f'We have received you complain:<br><br><strong>"{html.escape(complaint)}"</strong>'
+        f'We have received your complaint:<br><br><strong>"{html.escape(complaint)}"</strong>'
         "<br><br>We shall get back to you."
     )
 
@@ -39,7 +39,7 @@ def expected_answer(complaint: str) -> str:
 def test_expected_answer_escapes_what_the_guide_would_not() -> None:
     # Pin the escaping the tests below rely on, so they cannot pass on unescaped text.
     assert expected_answer(COMPLAINT) == (
-        "We have received you complain:<br><br><strong>"
+        "We have received your complaint:<br><br><strong>"
         '"My &lt;b&gt;car&lt;/b&gt; &amp; &quot;its&quot; &lt;script&gt;alert(1)&lt;/script&gt;'
         ' won&#x27;t start"</strong><br><br>We shall get back to you.'
     )
@@ -120,7 +120,7 @@ def test_live_support_welcomes_and_answers_escaped() -> None:
         assert ws.receive_text() == GUIDE_WELCOME
         ws.send_text("Message from client")
         assert ws.receive_text() == (
-            'We have received you complain:<br><br><strong>"Message from client"</strong>'
+            'We have received your complaint:<br><br><strong>"Message from client"</strong>'
             "<br><br>We shall get back to you."
         )
         ws.send_text(COMPLAINT)

@@ -19,9 +19,13 @@ WELCOME = "Welcome to our live support room!\nHow can we help you?"
 
 
 def answer(complaint: str) -> str:
-    """The reply to one complaint; the client's text is escaped, the markup is ours."""
+    """The reply to one complaint; the client's text is escaped, the markup is ours.
+
+    The guide's reply reads "We have received you complain"; the guide's own snippets keep it
+    word for word (``tests/guide``), the example users see reads well.
+    """
     return (
-        f'We have received you complain:<br><br><strong>"{html.escape(complaint)}"</strong>'
+        f'We have received your complaint:<br><br><strong>"{html.escape(complaint)}"</strong>'
         "<br><br>We shall get back to you."
     )
 

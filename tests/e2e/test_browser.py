@@ -52,7 +52,7 @@ TIMEOUT_MS = 10_000
 SERVER_TIMEOUT = 20.0
 
 WELCOME = "Welcome to our live support room!"
-ANSWER = "We have received you complain:"
+ANSWER = "We have received your complaint:"
 COMPLAINT = "My car won't start"
 HTML_COMPLAINT = "My <b>bold</b> complaint"
 
@@ -79,8 +79,8 @@ class _Running:
 
 
 @contextmanager
-def live_server_in_thread(asgi_app: Any) -> Iterator[str]:
-    """Serve ``asgi_app`` on hypercorn in a thread with its own trio loop; yield its URL.
+def live_server_in_thread(asgi_app: Any) -> Iterator[_Running]:
+    """Serve ``asgi_app`` on hypercorn in a thread with its own trio loop; yield where it is.
 
     At the end the server is asked to stop through the loop's token and the thread is joined;
     an exception from the server thread is re-raised here.
@@ -111,7 +111,7 @@ def live_server_in_thread(asgi_app: Any) -> Iterator[str]:
         thread.join(SERVER_TIMEOUT)
         raise first
     try:
-        yield first.url
+        yield first
     finally:
         # If the loop already ended, its failure is in `failures`.
         with suppress(trio.RunFinishedError):
@@ -128,26 +128,32 @@ def chat(page: Page, url: str) -> None:
     from playwright.sync_api import expect
 
     page.goto(f"{url}/car/ws-index")
-    expect(page).to_have_title("Support Live Support")
+    expect(page).to_have_title("Live Support")
     expect(page.locator("body")).to_have_attribute("data-ws-state", "open")
     expect(page.locator("#status")).to_have_text("connected")
 
+    # The welcome stays above the conversation, out of the scrolling list.
+    welcome = page.locator("#welcome")
+    expect(welcome).to_contain_text(WELCOME)
+    expect(welcome).to_contain_text("How can we help you?")
     messages = page.locator("#messages")
     incoming = messages.locator("li.msg-in")
     outgoing = messages.locator("li.msg-out")
-    expect(incoming).to_have_count(1)
-    expect(incoming.nth(0)).to_contain_text(WELCOME)
-    expect(incoming.nth(0)).to_contain_text("How can we help you?")
+    expect(incoming).to_have_count(0)
 
+    # Enter sends (Shift+Enter is a new line in the message).
     page.locator("#messageText").fill(COMPLAINT)
-    page.locator("#send").click()
+    page.locator("#messageText").press("Enter")
     expect(outgoing).to_have_count(1)
     expect(outgoing.nth(0)).to_have_text(COMPLAINT)
-    expect(incoming).to_have_count(2)
-    expect(incoming.nth(1)).to_contain_text(ANSWER)
-    expect(incoming.nth(1).locator("strong")).to_have_text(f'"{COMPLAINT}"')
-    expect(incoming.nth(1)).to_contain_text("We shall get back to you.")
+    expect(incoming).to_have_count(1)
+    expect(incoming.nth(0)).to_contain_text(ANSWER)
+    expect(incoming.nth(0).locator("strong")).to_have_text(f'"{COMPLAINT}"')
+    expect(incoming.nth(0)).to_contain_text("We shall get back to you.")
     expect(page.locator("#messageText")).to_have_value("")  # the page clears the composer
+    page.locator("#messageText").press("Shift+Enter")
+    expect(page.locator("#messageText")).to_have_value("\n")  # a new line, nothing sent
+    expect(outgoing).to_have_count(1)
 
     # The user's HTML is shown as text on both sides: the page writes its own message with
     # textContent, and the server escapes the complaint inside its (trusted) answer markup.
@@ -155,28 +161,42 @@ def chat(page: Page, url: str) -> None:
     page.locator("#send").click()
     expect(outgoing).to_have_count(2)
     expect(outgoing.nth(1)).to_have_text(HTML_COMPLAINT)
-    expect(incoming).to_have_count(3)
-    expect(incoming.nth(2)).to_contain_text(ANSWER)
-    expect(incoming.nth(2).locator("strong")).to_have_text(f'"{HTML_COMPLAINT}"')
+    expect(incoming).to_have_count(2)
+    expect(incoming.nth(1)).to_contain_text(ANSWER)
+    expect(incoming.nth(1).locator("strong")).to_have_text(f'"{HTML_COMPLAINT}"')
     expect(messages.locator("b")).to_have_count(0)  # nothing was rendered as bold
-    assert "&lt;b&gt;bold&lt;/b&gt;" in incoming.nth(2).inner_html()
+    assert "&lt;b&gt;bold&lt;/b&gt;" in incoming.nth(1).inner_html()
     assert "&lt;b&gt;bold&lt;/b&gt;" in outgoing.nth(1).inner_html()
 
-    # In order, as a reader sees them: in, out, in, out, in.
+    # In order, as a reader sees them: out, in, out, in.
     expect(messages.locator("li.msg")).to_have_class(
-        ["msg msg-in", "msg msg-out", "msg msg-in", "msg msg-out", "msg msg-in"]
+        ["msg msg-out", "msg msg-in", "msg msg-out", "msg msg-in"]
     )
     expect(page.locator("body")).to_have_attribute("data-ws-state", "open")
+
+
+def reconnect(page: Page, running: _Running) -> None:
+    """The server restarts (a drain: close 1012): the page says so, and comes back by itself."""
+    from playwright.sync_api import expect
+
+    trio.from_thread.run_sync(app.drain, 0.5, trio_token=running.token)
+    expect(page.locator("body")).to_have_attribute("data-ws-state", "closed")
+    expect(page.locator("#status")).to_contain_text("disconnected (code 1012), reconnecting in")
+    # The "restarted" server accepts again (a real one would be a new process).
+    trio.from_thread.run_sync(app._drain.reset, trio_token=running.token)
+    expect(page.locator("body")).to_have_attribute("data-ws-state", "open")
+    expect(page.locator("#welcome")).to_contain_text(WELCOME)  # the new connection's, once
+    expect(page.locator("#messages li.msg")).to_have_count(4)  # the conversation stays
+    page.locator("#messageText").fill(COMPLAINT)
+    page.locator("#messageText").press("Enter")
+    expect(page.locator("#messages li.msg-in")).to_have_count(3)
 
 
 def watch(page: Page, problems: list[str]) -> None:
     """Record what the page reports going wrong: script errors, console errors, HTTP errors."""
 
     def on_console(message: ConsoleMessage) -> None:
-        # The example has no favicon; Chromium asks for one anyway (and only says so here).
-        if message.type in ("error", "warning") and not message.location.get("url", "").endswith(
-            "/favicon.ico"
-        ):
+        if message.type in ("error", "warning"):
             problems.append(f"console {message.type}: {message.text} at {message.location}")
 
     def on_response(response: Response) -> None:
@@ -199,7 +219,7 @@ def test_live_support_in_chromium(tmp_path: Path) -> None:
     screenshot = tmp_path / "live-support.png"
     problems: list[str] = []
 
-    with live_server_in_thread(app) as url, sync_playwright() as playwright:
+    with live_server_in_thread(app) as running, sync_playwright() as playwright:
         browser = playwright.chromium.launch(
             executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, timeout=TIMEOUT_MS
         )
@@ -209,7 +229,8 @@ def test_live_support_in_chromium(tmp_path: Path) -> None:
             page.set_default_navigation_timeout(TIMEOUT_MS)
             watch(page, problems)
             try:
-                chat(page, url)
+                chat(page, running.url)
+                reconnect(page, running)
             finally:
                 page.screenshot(path=screenshot, full_page=True, timeout=TIMEOUT_MS)
                 print(f"screenshot: {screenshot}")
