@@ -55,6 +55,19 @@ class At:
         self.port = int(url.rsplit(":", 1)[1])
 
 
+async def crash(at: At) -> int:
+    """Open ``/r/crash``, whose handler raises after accept: the client's port, once closed."""
+    crashed = await RawClient.connect("127.0.0.1", at.port, "/r/crash")
+    try:
+        port: int = crashed.stream.socket.getsockname()[1]
+        with pytest.raises(Closed) as closed:
+            await crashed.receive(10)
+    finally:
+        await crashed.aclose()
+    assert (closed.value.code, closed.value.reason) == (1011, "Internal Server Error")
+    return port
+
+
 # -- the drain ---------------------------------------------------------------------------------
 
 
@@ -303,14 +316,7 @@ async def test_a_handler_error_is_printed_once_with_route_and_client(runner: str
             finally:
                 await mistaken.aclose()
             assert refused.value.code == 1007
-            crashed = await RawClient.connect("127.0.0.1", at.port, "/r/crash")
-            try:
-                port = crashed.stream.socket.getsockname()[1]
-                with pytest.raises(Closed) as closed:
-                    await crashed.receive(10)
-            finally:
-                await crashed.aclose()
-            assert (closed.value.code, closed.value.reason) == (1011, "Internal Server Error")
+            port = await crash(at)
             await server.wait_for("RuntimeError: boom from the crash route")
             server.process.send_signal(signal.SIGTERM)
             await server.process.wait()
@@ -332,12 +338,7 @@ async def test_the_logging_pages_log_config_works_with_triows_run(tmp_path: Path
     with trio.fail_after(TIMEOUT):
         async with command(triows_run(*flags), ROOT) as server:
             at = At(await server.url())
-            crashed = await RawClient.connect("127.0.0.1", at.port, "/r/crash")
-            try:
-                with pytest.raises(Closed):
-                    await crashed.receive(10)
-            finally:
-                await crashed.aclose()
+            await crash(at)
             line = (await server.wait_for(r"^.* ERROR triows: websocket handler .*$"))[0]
     assert re.match(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} ERROR triows: ", line), line
     assert server.text().count("Traceback (most recent call last)") == 1
@@ -361,12 +362,7 @@ async def test_an_app_that_configures_logging_keeps_its_own(tmp_path: Path) -> N
             server
         ):
             at = At(await server.url())
-            crashed = await RawClient.connect("127.0.0.1", at.port, "/r/crash")
-            try:
-                with pytest.raises(Closed):
-                    await crashed.receive(10)
-            finally:
-                await crashed.aclose()
+            await crash(at)
             await server.wait_for("RuntimeError: boom from the crash route")
     log = server.text()
     assert log.count("websocket handler RunController.crash failed") == 1, log
