@@ -862,3 +862,21 @@ async def test_async_exception_escaping_the_app_is_raised_in_the_test() -> None:
                         await ws.send_text("boom")
                         await ws.receive_text()
                         pytest.fail("the crash cancels the test body")
+
+
+async def test_an_app_that_crashes_before_answering_the_handshake_raises_as_itself() -> None:
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":
+            await receive()
+            await send({"type": "lifespan.startup.complete"})
+            await receive()
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+        await receive()  # websocket.connect
+        raise ValueError("broken before the handshake")
+
+    with trio.fail_after(5):
+        async with AsyncTestClient(app) as client:
+            with pytest.raises(ValueError, match="broken before the handshake"):
+                async with client.websocket_connect("/"):
+                    pass  # pragma: no cover - the handshake fails

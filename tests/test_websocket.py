@@ -1325,3 +1325,36 @@ async def test_an_oserror_from_the_servers_send_means_the_client_left(step: str)
     with trio.fail_after(TIMEOUT), pytest.raises(WebSocketDisconnect) as gone:
         await steps(Gone(CONNECT).websocket())
     assert gone.value.code == 1006
+
+
+async def test_raw_send_of_a_denial_in_parts_and_twice_started() -> None:
+    errors: list[Exception | None] = []
+
+    async def handler(self: Any, websocket: WebSocket) -> None:
+        start = {"type": "websocket.http.response.start", "status": 404, "headers": []}
+        await websocket.send(start)
+        errors.append(await failure_of(websocket.send(start)))
+        for part, more in ((b"not ", True), (b"here", False)):
+            body = {"type": "websocket.http.response.body", "body": part, "more_body": more}
+            await websocket.send(body)
+
+    with trio.fail_after(TIMEOUT):
+        denied = await refusal(make_app(handler))
+    assert (denied.status_code, denied.body) == (404, b"not here")
+    [error] = errors
+    assert isinstance(error, RuntimeError)
+    assert str(error) == '"websocket.http.response.start" was sent twice'
+
+
+async def test_a_raw_send_before_accept_is_a_state_error() -> None:
+    errors: list[Exception | None] = []
+
+    async def handler(self: Any, websocket: WebSocket) -> None:
+        errors.append(await failure_of(websocket.send({"type": "websocket.send", "bytes": b"x"})))
+        errors.append(await failure_of(websocket.send({"type": "websocket.send"})))
+        await websocket.accept()
+
+    with trio.fail_after(TIMEOUT):
+        async with connect(make_app(handler)):
+            pass
+    assert [type(e) for e in errors] == [WebSocketStateError, WebSocketStateError]

@@ -613,18 +613,23 @@ class WebSocket(HTTPConnection):
             if data is not None:
                 await self.send_bytes(bytes(data))
             else:
-                await self.send_text(message["text"])
+                await self.send_text(message.get("text") or "")
         elif kind == "websocket.accept":
             await self.accept(message.get("subprotocol"), message.get("headers") or None)
         elif kind == "websocket.close":
             await self.close(message.get("code", CloseCode.NORMAL), message.get("reason"))
         elif kind == "websocket.http.response.start":
-            self._denial = message
+            if self._denial is not None:
+                raise RuntimeError('"websocket.http.response.start" was sent twice')
+            if self._conn_state is not WebSocketState.CONNECTING:
+                raise self._state_error("a denial", WebSocketState.CONNECTING)
+            self._denial = {**message, "body": b""}
         elif kind == "websocket.http.response.body" and self._denial is not None:
-            start, self._denial = self._denial, None
-            await self.deny(
-                start.get("status", 403), message.get("body", b""), start.get("headers")
-            )
+            denial = self._denial
+            denial["body"] += bytes(message.get("body", b""))
+            if not message.get("more_body", False):  # the whole body: the denial goes out
+                self._denial = None
+                await self.deny(denial.get("status", 403), denial["body"], denial.get("headers"))
         else:
             raise RuntimeError(f"a websocket cannot send the ASGI message {kind!r}")
 

@@ -135,6 +135,7 @@ class AsyncWebSocketTestSession(SessionBase):
         await self._tell_app({"type": "websocket.connect"})
         message = await self._next(self.timeout, "the handshake answer")
         if message is None:
+            self._check_crashed()  # the app's own error, as itself, not beside a 500
             raise WebSocketDenied(500, [], b"")  # hypercorn's answer to an app that said nothing
         kind = message["type"]
         if kind == "websocket.accept":
