@@ -880,3 +880,16 @@ async def test_an_app_that_crashes_before_answering_the_handshake_raises_as_itse
             with pytest.raises(ValueError, match="broken before the handshake"):
                 async with client.websocket_connect("/"):
                     pass  # pragma: no cover - the handshake fails
+
+
+def test_a_bare_websocket_app_without_lifespan_support_is_served_without_one() -> None:
+    # The app knows only websockets (as Starlette's own test apps): the lifespan scope makes it
+    # raise before it says anything, which servers take as "no lifespan support".
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        websocket = WebSocket(scope, receive, send)
+        await websocket.accept()
+        await websocket.send_text("hello")
+        await websocket.close()
+
+    with TestClient(app) as client, client.websocket_connect("/") as ws:
+        assert ws.receive_text() == "hello"

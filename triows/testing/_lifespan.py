@@ -22,6 +22,9 @@ class LifespanError(RuntimeError):
 async def run_lifespan(app: ASGIApp, timeout: float) -> AsyncIterator[None]:
     """Start the app's lifespan, yield while it runs, then shut it down.
 
+    An app that raises on the lifespan scope before sending anything does not support it
+    (hypercorn's rule too): it is then served without one.
+
     Raises:
         LifespanError: Startup or shutdown failed; the app's message is the error's text.
         TimeoutError: The app did not answer within ``timeout`` seconds.
@@ -29,10 +32,24 @@ async def run_lifespan(app: ASGIApp, timeout: float) -> AsyncIterator[None]:
     to_app, inbox = trio.open_memory_channel[Message](math.inf)
     outbox, from_app = trio.open_memory_channel[Message](math.inf)
     scope = {"type": "lifespan", "asgi": {"version": "3.0", "spec_version": "2.0"}, "state": {}}
+    answered = unsupported = False
+
+    async def send(message: Message) -> None:
+        nonlocal answered
+        answered = True
+        await outbox.send(message)
 
     async def run_app() -> None:
+        nonlocal unsupported
         async with outbox:
-            await app(scope, inbox.receive, outbox.send)
+            try:
+                await app(scope, inbox.receive, send)
+            except Exception:
+                if answered:
+                    raise
+                # As hypercorn: an app that fails on the lifespan scope before saying anything
+                # (a bare websocket app, say) does not support the lifespan; it runs without.
+                unsupported = True
 
     async def expect(phase: str) -> None:
         with trio.move_on_after(timeout):
@@ -41,6 +58,8 @@ async def run_lifespan(app: ASGIApp, timeout: float) -> AsyncIterator[None]:
                     return
                 if message["type"] == f"lifespan.{phase}.failed":
                     raise LifespanError(f"{phase} failed: {message.get('message', '')}")
+            if unsupported:
+                return
             raise LifespanError(f"the app returned during {phase} without answering")
         raise TimeoutError(f"the app did not complete lifespan {phase} within {timeout}s")
 
@@ -52,6 +71,7 @@ async def run_lifespan(app: ASGIApp, timeout: float) -> AsyncIterator[None]:
             try:
                 yield
             finally:
-                with trio.CancelScope(shield=True):
-                    to_app.send_nowait({"type": "lifespan.shutdown"})
-                    await expect("shutdown")
+                if not unsupported:
+                    with trio.CancelScope(shield=True):
+                        to_app.send_nowait({"type": "lifespan.shutdown"})
+                        await expect("shutdown")
