@@ -29,6 +29,7 @@ from triows import (
     App,
     Controller,
     ControllerBase,
+    PlainTextResponse,
     WebSocket,
     WebSocketDisconnect,
     WebSocketState,
@@ -1358,3 +1359,24 @@ async def test_a_raw_send_before_accept_is_a_state_error() -> None:
         async with connect(make_app(handler)):
             pass
     assert [type(e) for e in errors] == [WebSocketStateError, WebSocketStateError]
+
+
+async def test_send_denial_response_refuses_with_a_response() -> None:
+    async def handler(self: Any, websocket: WebSocket) -> None:
+        await websocket.send_denial_response(PlainTextResponse("no room", status_code=409))
+
+    with trio.fail_after(TIMEOUT):
+        denied = await refusal(make_app(handler))
+    assert (denied.status_code, denied.content, denied.body) == (409, b"no room", b"no room")
+    assert ("content-type", "text/plain; charset=utf-8") in denied.headers
+    assert [v for k, v in denied.headers if k == "content-length"] == ["7"]  # once
+
+
+async def test_send_denial_response_needs_the_servers_extension() -> None:
+    asgi = FakeASGI(CONNECT)
+    websocket = asgi.websocket()  # its scope has no websocket.http.response extension
+    with trio.fail_after(TIMEOUT), pytest.raises(RuntimeError) as raised:
+        await websocket.send_denial_response(PlainTextResponse("x"))
+    assert str(raised.value) == (
+        "The server doesn't support the Websocket Denial Response extension."
+    )

@@ -43,6 +43,7 @@ from .requests import HTTPConnection
 
 if TYPE_CHECKING:
     from ._timers import Timer, Timers
+    from .responses import Response
 
 __all__ = ["WebSocket", "WebSocketState"]
 
@@ -555,6 +556,25 @@ class WebSocket(HTTPConnection):
             {"type": "websocket.http.response.start", "status": status_code, "headers": raw}
         )
         await self._write_frame({"type": "websocket.http.response.body", "body": body})
+
+    async def send_denial_response(self, response: Response) -> None:
+        """Refuse the handshake with ``response``, as Starlette's method of this name.
+
+        Raises:
+            RuntimeError: The server lacks the ASGI ``websocket.http.response`` extension
+                (where :meth:`deny` closes before accepting instead).
+            WebSocketStateError: The handshake was already answered.
+        """
+        if "websocket.http.response" not in (self.scope.get("extensions") or {}):
+            raise RuntimeError(
+                "The server doesn't support the Websocket Denial Response extension."
+            )
+        headers = [
+            (k.decode("latin-1"), v.decode("latin-1"))
+            for k, v in response.raw_headers()
+            if k != b"content-length"  # deny() adds it
+        ]
+        await self.deny(response.status_code, response.body, headers)
 
     # -- receiving -------------------------------------------------------------------------
 

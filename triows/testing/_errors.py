@@ -32,6 +32,11 @@ class WebSocketDenied(Exception):
         self.headers = list(headers)
         self.body = body
 
+    @property
+    def content(self) -> bytes:
+        """The body (the name of Starlette's ``WebSocketDenialResponse``)."""
+        return self.body
+
     def json(self) -> Any:
         """The body parsed as JSON."""
         return pydantic_core.from_json(self.body)
