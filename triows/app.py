@@ -19,6 +19,7 @@ import pydantic_core
 import trio
 
 from ._drain import Drain
+from ._hooks import HookCall
 from ._logging import logger, where
 from ._settings import resolve
 from ._timers import Timers
@@ -33,15 +34,7 @@ from .controllers import (
 )
 from .controllers import route_infos as _route_infos
 from .di import Container
-from .endpoints import (
-    Driver,
-    Handler,
-    HookCall,
-    HTTPEndpoint,
-    MessageLoop,
-    PlainHandler,
-    WebSocketEndpoint,
-)
+from .endpoints import Driver, Handler, HTTPEndpoint, MessageLoop, PlainHandler, WebSocketEndpoint
 from .errors import ConfigurationError, HTTPException, exception_leaves
 from .guards import Guards, RouteGuards, guards_of
 from .listener import MessageSpec
