@@ -62,13 +62,17 @@ def _encode_headers(headers: HeaderPairs) -> list[list[bytes]]:
     return [[_latin1(k).lower(), _latin1(v)] for k, v in items]
 
 
-#: The modes of ``send_json`` and ``receive_json``.
-_MODES = ("text", "binary")
+def _bad_mode() -> RuntimeError:
+    """The error of a JSON ``mode`` that is neither ``"text"`` nor ``"binary"`` (Starlette's)."""
+    return RuntimeError('The "mode" argument should be "text" or "binary".')
 
 
-def _check_mode(mode: str) -> None:
-    if mode not in _MODES:
-        raise RuntimeError('The "mode" argument should be "text" or "binary".')
+def _key(mode: str) -> str:
+    """The ASGI message key of a JSON ``mode``."""
+    key = KEYS.get(mode)
+    if key is None:
+        raise _bad_mode()
+    return key
 
 
 #: States in which ``accept()`` raises ``WebSocketDisconnect``: not the handler's mistake.
@@ -591,17 +595,9 @@ class WebSocket(HTTPConnection):
             trio.BusyResourceError: Another task is receiving on this connection.
         """
         state = self._conn_state
-        if state is WebSocketState.CONNECTING and not self._connect_given:
-            self._connect_given = True
-            if self._connect_pending:  # a bare WebSocket: the server's first message
-                self._connect_pending = False
-                connect = await self._inbox.get()
-                if connect["type"] != "websocket.connect":
-                    self._not_a_connect(connect)
-                return connect
-            await trio.lowlevel.checkpoint()
-            return {"type": "websocket.connect"}
-        if state is not WebSocketState.CONNECTED:
+        if state is not WebSocketState.CONNECTED:  # one check on the path of every message
+            if state is WebSocketState.CONNECTING and not self._connect_given:
+                return await self._connect_message()
             await self._check_receivable(False, raw=True)
         message = await self._inbox.get()
         kind = message["type"]
@@ -613,6 +609,18 @@ class WebSocket(HTTPConnection):
                 )
             self._inbox.end_taken = True
         return message
+
+    async def _connect_message(self) -> Message:
+        """The ``websocket.connect`` message, for the first ``receive()`` before ``accept()``."""
+        self._connect_given = True
+        if self._connect_pending:  # a bare WebSocket: the server's first message
+            self._connect_pending = False
+            connect = await self._inbox.get()
+            if connect["type"] != "websocket.connect":
+                self._not_a_connect(connect)
+            return connect
+        await trio.lowlevel.checkpoint()
+        return {"type": "websocket.connect"}
 
     async def send(self, message: Message) -> None:
         """Send a raw ASGI message, as Starlette's ``WebSocket.send``.
@@ -680,8 +688,7 @@ class WebSocket(HTTPConnection):
             WebSocketDisconnect: The connection has ended.
             WebSocketException: 1003 for the wrong frame type, 1007 for malformed JSON.
         """
-        _check_mode(mode)
-        return await Messages(self, KEYS[mode], parse_json, False).__anext__()
+        return await Messages(self, _key(mode), parse_json, False).__anext__()
 
     def iter_text(self) -> AsyncIterator[str]:
         """Text messages until the connection ends; then the iteration simply ends."""
@@ -693,8 +700,7 @@ class WebSocket(HTTPConnection):
 
     def iter_json(self, mode: Mode = "text") -> AsyncIterator[Any]:
         """JSON messages until the connection ends; then the iteration simply ends."""
-        _check_mode(mode)
-        return Messages(self, KEYS[mode], parse_json, True)
+        return Messages(self, _key(mode), parse_json, True)
 
     # -- sending ---------------------------------------------------------------------------
 
@@ -731,12 +737,12 @@ class WebSocket(HTTPConnection):
 
         Anything pydantic can serialise works: dicts, lists, models, dataclasses, datetimes.
         """
-        _check_mode(mode)
-        encoded = pydantic_core.to_json(data)
         if mode == "text":
-            await self.send_text(encoded.decode("utf-8"))
+            await self.send_text(pydantic_core.to_json(data).decode("utf-8"))
+        elif mode == "binary":
+            await self.send_bytes(pydantic_core.to_json(data))
         else:
-            await self.send_bytes(encoded)
+            raise _bad_mode()
 
     async def _transmit(self, message: Message, size: int) -> None:
         outbox = self._outbox
@@ -799,11 +805,11 @@ class WebSocket(HTTPConnection):
 
         To push one message to many connections, serialise it once and ``push_text`` it.
         """
-        _check_mode(mode)
-        encoded = pydantic_core.to_json(data)
         if mode == "text":
-            return self.push_text(encoded.decode("utf-8"))
-        return self.push_bytes(encoded)
+            return self.push_text(pydantic_core.to_json(data).decode("utf-8"))
+        if mode == "binary":
+            return self.push_bytes(pydantic_core.to_json(data))
+        raise _bad_mode()
 
     def _push(self, message: Message, size: int) -> bool:
         if self._conn_state is WebSocketState.CONNECTING:
