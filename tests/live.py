@@ -79,57 +79,16 @@ async def hypercorn_cli(app_path: str, cwd: Path) -> AsyncIterator[Server]:
 
     The port is read from hypercorn's ``Running on http://127.0.0.1:PORT`` line on stderr. At the
     end hypercorn gets SIGTERM (a graceful stop); if it lingers its whole process group (the
-    CLI and its worker process) is killed.
+    CLI and its worker process) is killed (see :func:`command`).
 
     Raises:
         RuntimeError: hypercorn exited before it was serving (its stderr is in the message).
-        TimeoutError: No "Running on" line within ``SERVER_TIMEOUT * 2`` seconds.
+        AssertionError: No "Running on" line within ``SERVER_TIMEOUT * 2`` seconds.
     """
-    command = [sys.executable, "-m", "hypercorn", "--worker-class", "trio"]
-    command += ["--bind", "127.0.0.1:0", app_path]
-    process = await trio.lowlevel.open_process(
-        command,
-        cwd=cwd,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        start_new_session=True,
-    )
-    try:
-        with trio.fail_after(SERVER_TIMEOUT * 2):
-            url = await _running_on(process)
-        yield Server(url)
-    finally:
-        with trio.CancelScope(shield=True):
-            await _stop(process)
-
-
-async def _running_on(process: trio.Process) -> str:
-    assert process.stderr is not None
-    seen = b""
-    while True:
-        found = re.search(rb"Running on (http://127\.0\.0\.1:\d+) ", seen)
-        if found:
-            return found.group(1).decode()
-        chunk = await process.stderr.receive_some()
-        if not chunk:
-            await process.wait()
-            raise RuntimeError(
-                f"hypercorn exited ({process.returncode}) before serving:\n{seen.decode()}"
-            )
-        seen += chunk
-
-
-async def _stop(process: trio.Process) -> None:
-    if process.returncode is None:
-        process.terminate()
-        with trio.move_on_after(SERVER_TIMEOUT):
-            await process.wait()
-        if process.returncode is None:
-            os.killpg(process.pid, signal.SIGKILL)
-            await process.wait()
-    if process.stderr is not None:
-        await process.stderr.aclose()
+    args = [sys.executable, "-m", "hypercorn", "--worker-class", "trio"]
+    args += ["--bind", "127.0.0.1:0", app_path]
+    async with command(args, cwd) as running:
+        yield Server(await running.url(within=SERVER_TIMEOUT * 2))
 
 
 class Command:
@@ -181,9 +140,9 @@ class Command:
             f"stdout:\n{self.text('stdout')}\nstderr:\n{self.text()}"
         )
 
-    async def url(self) -> str:
+    async def url(self, within: float = 20.0) -> str:
         """The ``http://127.0.0.1:PORT`` of hypercorn's first ``Running on`` line."""
-        line = (await self.wait_for(r"Running on http://127\.0\.0\.1:\d+ "))[0]
+        line = (await self.wait_for(r"Running on http://127\.0\.0\.1:\d+ ", within=within))[0]
         return line.split("Running on ", 1)[1].strip()
 
 
