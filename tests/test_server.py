@@ -275,7 +275,7 @@ CASES: dict[str, Case] = {
     "request and accept headers": Case(
         "/t/headers",
         [("receive_text",)],
-        [("accepted", None, [("x-room", "blue")]), ("text", "abc")],
+        [("accepted", None, [(b"x-room", b"blue")]), ("text", "abc")],
         headers={"X-Token": "abc"},
     ),
     "assert_no_message sees the close": Case(
@@ -392,8 +392,8 @@ async def test_response_headers_include_what_hypercorn_adds(server: LiveServer) 
         async with server.websocket_connect("/t/headers") as ws:
             assert await ws.receive_text() == "-"
     names = [name for name, _ in ws.response_headers]
-    assert sorted(names) == ["date", "server", "x-room"]
-    assert ws.extra_headers == [("x-room", "blue")]
+    assert sorted(names) == [b"date", b"server", b"x-room"]
+    assert ws.extra_headers == [(b"x-room", b"blue")]
 
 
 async def test_receive_timeout_is_a_timeout_error(server: LiveServer) -> None:

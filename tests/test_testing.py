@@ -226,7 +226,7 @@ def test_sync_handshake_carries_path_query_headers_and_subprotocols() -> None:
         ) as ws,
     ):
         assert ws.accepted_subprotocol == "b"
-        assert ws.extra_headers == [("x-server", "triows")]
+        assert ws.extra_headers == [(b"x-server", b"triows")]
         assert ws.receive_json() == {
             "url": "ws://testserver/t/hello?q=1",
             "token": "abc",
@@ -242,7 +242,7 @@ async def test_async_handshake_carries_path_query_headers_and_subprotocols() -> 
             client.websocket_connect("/t/hello", headers=[("X-Token", "t")]) as ws,
         ):
             assert ws.accepted_subprotocol is None
-            assert ws.extra_headers == [("x-server", "triows")]
+            assert ws.extra_headers == [(b"x-server", b"triows")]
             assert await ws.receive_json() == {
                 "url": "wss://example.org:8443/t/hello",
                 "token": "t",

@@ -53,8 +53,9 @@ class Response:
             return content.encode("utf-8")
         return bytes(content)
 
+    @property
     def raw_headers(self) -> list[tuple[bytes, bytes]]:
-        """Headers as ASGI wants them, ``content-length`` included."""
+        """Headers as ASGI wants them, ``content-length`` included (as Starlette's attribute)."""
         raw = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in self.headers.items()]
         raw.append((b"content-length", str(len(self.body)).encode()))
         return raw
@@ -65,7 +66,7 @@ class Response:
             {
                 "type": "http.response.start",
                 "status": self.status_code,
-                "headers": self.raw_headers(),
+                "headers": self.raw_headers,
             }
         )
         await send({"type": "http.response.body", "body": b"" if head else self.body})

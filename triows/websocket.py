@@ -575,7 +575,7 @@ class WebSocket(HTTPConnection):
             )
         headers = [
             (k.decode("latin-1"), v.decode("latin-1"))
-            for k, v in response.raw_headers()
+            for k, v in response.raw_headers
             if k != b"content-length"  # deny() adds it
         ]
         await self.deny(response.status_code, response.body, headers)
@@ -589,7 +589,8 @@ class WebSocket(HTTPConnection):
         message.
 
         Raises:
-            WebSocketStateError: Called before ``accept()`` (after that first time).
+            WebSocketStateError: Called before ``accept()`` (after that first time), or again
+                after it returned the ``websocket.disconnect`` message.
             WebSocketDisconnect: The connection had already ended.
             RuntimeError: The server sent a message a websocket cannot receive.
             trio.BusyResourceError: Another task is receiving on this connection.
@@ -648,7 +649,10 @@ class WebSocket(HTTPConnection):
             await self.close(message.get("code", CloseCode.NORMAL), message.get("reason"))
         elif kind == "websocket.http.response.start":
             if self._denial is not None:
-                raise RuntimeError('"websocket.http.response.start" was sent twice')
+                raise RuntimeError(
+                    'Expected ASGI message "websocket.http.response.body", '
+                    "but got 'websocket.http.response.start'"
+                )
             if self._conn_state is not WebSocketState.CONNECTING:
                 raise self._state_error("a denial", WebSocketState.CONNECTING)
             self._denial = {**message, "body": b""}
@@ -863,8 +867,15 @@ class WebSocket(HTTPConnection):
         inbox = self._inbox
         if state is WebSocketState.DISCONNECTED and inbox.pending:
             return
-        if raw and not inbox.end_taken and state is not WebSocketState.CLOSED:
-            return
+        if raw:
+            if inbox.end_taken:
+                # As Starlette: the raw disconnect message comes once; asking again is a bug.
+                await trio.lowlevel.checkpoint()
+                raise WebSocketStateError(
+                    'Cannot call "receive" once a disconnect message has been received.'
+                )
+            if state is not WebSocketState.CLOSED:
+                return
         if state is WebSocketState.DISCONNECTED and not inbox.final:
             return  # the server is still answering the peer's close: its end comes next
         if iterating:

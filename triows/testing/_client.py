@@ -293,8 +293,8 @@ class WebSocketTestSession:
         return self._session.accepted_subprotocol
 
     @property
-    def extra_headers(self) -> list[tuple[str, str]]:
-        """Extra headers the app sent with ``accept()``."""
+    def extra_headers(self) -> list[tuple[bytes, bytes]]:
+        """Extra headers the app sent with ``accept()``, as ``(name, value)`` bytes."""
         return self._session.extra_headers
 
     def _run(self, fn: Callable[..., Awaitable[T]], *args: Any) -> T:

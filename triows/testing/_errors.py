@@ -7,6 +7,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
+import httpx
 import pydantic_core
 
 from ..errors import exception_leaves
@@ -22,20 +23,29 @@ class WebSocketDenied(Exception):
 
     Attributes:
         status_code: The HTTP status (403 when the app closed before accepting).
-        headers: Response headers as ``(name, value)`` strings.
+        headers: The response headers: case-insensitive and multi-valued (``httpx.Headers``, as
+            on Starlette's ``WebSocketDenialResponse``): ``headers["content-type"]``,
+            ``headers.get_list("set-cookie")``, ``headers.multi_items()``.
         body: The response body.
     """
 
-    def __init__(self, status_code: int, headers: Sequence[tuple[str, str]], body: bytes) -> None:
+    def __init__(
+        self, status_code: int, headers: Sequence[tuple[bytes, bytes]], body: bytes
+    ) -> None:
         super().__init__(status_code, body)
         self.status_code = status_code
-        self.headers = list(headers)
+        self.headers = httpx.Headers(list(headers))
         self.body = body
 
     @property
     def content(self) -> bytes:
         """The body (the name of Starlette's ``WebSocketDenialResponse``)."""
         return self.body
+
+    @property
+    def text(self) -> str:
+        """The body decoded as UTF-8."""
+        return self.body.decode("utf-8", "replace")
 
     def json(self) -> Any:
         """The body parsed as JSON."""

@@ -11,7 +11,7 @@ HTTP, use ``httpx.AsyncClient(base_url=server.url)``.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from functools import partial
 from typing import Any, cast
@@ -26,7 +26,7 @@ from .._types import ASGIApp, Message
 from ..errors import CloseCode, WebSocketDisconnect
 from ._base import SessionBase
 from ._errors import ReceiveTimeout, WebSocketDenied, collapse_single
-from ._session import HeaderInput
+from ._session import HeaderInput, encode_headers
 
 __all__ = ["LiveServer", "LiveWebSocketSession", "serve", "serve_in"]
 
@@ -38,7 +38,7 @@ SERVER_TIMEOUT = 10.0
 GRACEFUL_TIMEOUT = 1.0
 
 #: Headers of the 101 answer that hypercorn adds itself (``extra_headers`` leaves them out).
-_SERVER_ADDED = ("date", "server")
+_SERVER_ADDED = (b"date", b"server")
 
 
 class LiveWebSocketSession(SessionBase):
@@ -62,13 +62,13 @@ class LiveWebSocketSession(SessionBase):
         #: The subprotocol the app accepted, if any.
         self.accepted_subprotocol: str | None = connection.subprotocol
         #: Every header of the server's 101 answer except the handshake's own (``upgrade``,
-        #: ``connection``, ``sec-websocket-*``), as ``(name, value)`` strings.
-        self.response_headers: list[tuple[str, str]] = [
-            (k.decode("latin-1"), v.decode("latin-1")) for k, v in connection.handshake_headers
+        #: ``connection``, ``sec-websocket-*``), as ``(name, value)`` bytes.
+        self.response_headers: list[tuple[bytes, bytes]] = [
+            (bytes(k), bytes(v)) for k, v in connection.handshake_headers
         ]
         #: Extra headers the app sent with ``accept()``: ``response_headers`` without the
         #: ``date`` and ``server`` headers hypercorn adds to every answer.
-        self.extra_headers: list[tuple[str, str]] = [
+        self.extra_headers: list[tuple[bytes, bytes]] = [
             (k, v) for k, v in self.response_headers if k not in _SERVER_ADDED
         ]
         self._connection = connection
@@ -203,11 +203,6 @@ def _disconnect(reason: trio_websocket.CloseReason | None) -> WebSocketDisconnec
     return WebSocketDisconnect(int(reason.code), reason.reason or "")
 
 
-def _encode_headers(headers: HeaderInput) -> list[tuple[bytes, bytes]]:
-    items = headers.items() if isinstance(headers, Mapping) else (headers or ())
-    return [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in items]
-
-
 class LiveServer:
     """Where a live server listens, and a client for its websockets.
 
@@ -272,7 +267,7 @@ class LiveServer:
                             netloc,
                             path,
                             subprotocols=subprotocols,
-                            extra_headers=_encode_headers(headers),
+                            extra_headers=encode_headers(headers),
                         )
                     if waiting.cancelled_caught:
                         raise ReceiveTimeout(
@@ -284,8 +279,7 @@ class LiveServer:
                     finally:
                         await session._finish()
         except trio_websocket.ConnectionRejected as exc:
-            headers_seen = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in exc.headers]
-            raise WebSocketDenied(exc.status_code, headers_seen, exc.body or b"") from None
+            raise WebSocketDenied(exc.status_code, exc.headers, exc.body or b"") from None
         finally:
             await stream.aclose()
 

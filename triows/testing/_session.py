@@ -8,10 +8,8 @@ Exceptions the app itself raises are re-raised in the test rather than hidden be
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import math
-import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from urllib.parse import unquote
@@ -25,9 +23,20 @@ from ..errors import CloseCode, WebSocketDisconnect
 from ._base import SessionBase
 from ._errors import ReceiveTimeout, UnexpectedMessage, WebSocketDenied, collapse_single
 
-__all__ = ["AsyncWebSocketTestSession", "connect_websocket", "websocket_scope"]
+__all__ = ["AsyncWebSocketTestSession", "connect_websocket", "encode_headers", "websocket_scope"]
 
-HeaderInput = Mapping[str, str] | Sequence[tuple[str, str]] | None
+#: Request headers a test passes: a mapping, or ``(name, value)`` pairs of ``str`` or ``bytes``.
+HeaderInput = Mapping[str, str] | Sequence[tuple[str, str]] | Sequence[tuple[bytes, bytes]] | None
+
+
+def encode_headers(headers: HeaderInput) -> list[tuple[bytes, bytes]]:
+    """``headers`` as ASGI's lower-case ``(name, value)`` bytes pairs."""
+    items = headers.items() if isinstance(headers, Mapping) else (headers or ())
+    return [(_latin1(k).lower(), _latin1(v)) for k, v in items]
+
+
+def _latin1(text: str | bytes) -> bytes:
+    return text if isinstance(text, bytes) else text.encode("latin-1")
 
 
 def websocket_scope(
@@ -43,18 +52,21 @@ def websocket_scope(
     https = url.scheme in ("https", "wss")
     port = url.port or (443 if https else 80)
     host = url.host if url.port is None else f"{url.host}:{url.port}"
+    # The headers Starlette's test client sends, so that tests ported from it see the same.
     raw: list[tuple[bytes, bytes]] = [
         (b"host", host.encode()),
+        (b"accept", b"*/*"),
+        (b"accept-encoding", b"gzip, deflate"),
         (b"connection", b"upgrade"),
-        (b"upgrade", b"websocket"),
+        (b"sec-websocket-key", b"testserver=="),
         (b"sec-websocket-version", b"13"),
-        (b"sec-websocket-key", base64.b64encode(os.urandom(16))),
-        (b"user-agent", b"triows-testclient"),
+        (b"user-agent", b"testclient"),
     ]
     if subprotocols:
         raw.append((b"sec-websocket-protocol", ", ".join(subprotocols).encode()))
-    items = headers.items() if isinstance(headers, Mapping) else (headers or ())
-    raw.extend((k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in items)
+    extra = encode_headers(headers)
+    given = {name for name, _ in extra}
+    raw = [(name, value) for name, value in raw if name not in given] + extra
     return {
         "type": "websocket",
         "asgi": {"version": "3.0", "spec_version": "2.4"},
@@ -87,8 +99,8 @@ class AsyncWebSocketTestSession(SessionBase):
         self.timeout = timeout
         #: The subprotocol the app accepted, if any.
         self.accepted_subprotocol: str | None = None
-        #: Extra headers the app sent with ``accept()``, as ``(name, value)`` strings.
-        self.extra_headers: list[tuple[str, str]] = []
+        #: Extra headers the app sent with ``accept()``, as ``(name, value)`` bytes (Starlette's).
+        self.extra_headers: list[tuple[bytes, bytes]] = []
         self._to_app, self._app_inbox = trio.open_memory_channel[Message](math.inf)
         self._app_outbox, self._from_app = trio.open_memory_channel[Message](math.inf)
         self._closed: WebSocketDisconnect | None = None
@@ -140,14 +152,12 @@ class AsyncWebSocketTestSession(SessionBase):
         kind = message["type"]
         if kind == "websocket.accept":
             self.accepted_subprotocol = message.get("subprotocol")
-            self.extra_headers = [
-                (k.decode("latin-1"), v.decode("latin-1")) for k, v in message.get("headers") or ()
-            ]
+            self.extra_headers = [(bytes(k), bytes(v)) for k, v in message.get("headers") or ()]
             return
         if kind == "websocket.close":
             raise WebSocketDenied(403, [], b"")
         if kind == "websocket.http.response.start":
-            headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in message["headers"]]
+            headers = [(bytes(k), bytes(v)) for k, v in message["headers"]]
             body = b""
             while True:
                 part = await self._next(self.timeout, "the denial response body")
