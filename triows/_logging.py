@@ -21,9 +21,13 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["logger", "where"]
+__all__ = ["SERVER_ERRORS", "logger", "server_error", "where"]
 
 logger = logging.getLogger("triows")
+
+#: The ASGI scope extension through which the test clients hear of a server-side failure
+#: (``raise_server_exceptions``): a callable taking the exception. Servers do not offer it.
+SERVER_ERRORS = "triows.server_errors"
 
 
 def where(scope: Mapping[str, Any]) -> str:
@@ -31,3 +35,18 @@ def where(scope: Mapping[str, Any]) -> str:
     client = scope.get("client")
     source = f"{client[0]}:{client[1]}" if client else "an unknown client"
     return f"{scope.get('path', '?')} from {source}"
+
+
+def server_error(scope: Mapping[str, Any], exc: BaseException, message: str, *args: Any) -> None:
+    """Log a server-side failure once, with its traceback, and tell a test client that asks.
+
+    Args:
+        scope: The request's or connection's scope.
+        exc: What the app's code raised.
+        message: The log message (``%`` arguments in ``args``).
+        *args: The message's arguments.
+    """
+    logger.error(message, *args, exc_info=exc)
+    observer = (scope.get("extensions") or {}).get(SERVER_ERRORS)
+    if observer is not None:
+        observer(exc)

@@ -20,7 +20,7 @@ import trio
 
 from ._drain import Drain
 from ._hooks import HookCall
-from ._logging import logger, where
+from ._logging import logger, server_error, where
 from ._settings import resolve
 from ._timers import Timers
 from ._types import Receive, Scope, Send
@@ -360,7 +360,7 @@ class App:
         except ClientDisconnect:
             raise
         except Exception as exc:
-            logger.error("HTTP %s %s failed", scope["method"], where(scope), exc_info=exc)
+            server_error(scope, exc, "HTTP %s %s failed", scope["method"], where(scope))
             if self.config.DEBUG:
                 return PlainTextResponse("".join(traceback.format_exception(exc)), 500)
             return JSONResponse({"detail": "Internal Server Error"}, 500)

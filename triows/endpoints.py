@@ -33,7 +33,7 @@ import pydantic_core
 import trio
 
 from ._hooks import HookCall
-from ._logging import logger, where
+from ._logging import logger, server_error, where
 from ._settings import ConnectionSettings
 from .context import ExecutionContext
 from .errors import (
@@ -354,11 +354,12 @@ class WebSocketEndpoint:
             code = websocket.close_code or CloseCode.NO_STATUS
             await self.disconnect(instance, websocket, arguments, code)
         except Exception as exc:
-            logger.error(
+            server_error(
+                websocket.scope,
+                exc,
                 "the disconnect hook of %s failed (%s)",
                 self.handler.owner,
                 where(websocket.scope),
-                exc_info=exc,
             )
 
     async def _answer_failure(
@@ -386,12 +387,13 @@ class WebSocketEndpoint:
             if isinstance(failure, HTTPException)
             else ""
         )
-        logger.error(
+        server_error(
+            websocket.scope,
+            failure,
             "websocket handler %s failed%s (%s)",
             self.handler.owner,
             note,
             where(websocket.scope),
-            exc_info=failure,
         )
         if connecting:
             # A refusal's body has no size limit: in DEBUG it carries the whole traceback.

@@ -23,7 +23,8 @@ from typing import Any, Generic, TypeVar
 import httpx
 import trio
 
-from .._types import ASGIApp
+from .._logging import SERVER_ERRORS
+from .._types import ASGIApp, Receive, Scope, Send
 from ..errors import CloseCode
 from ._errors import collapse_single
 from ._lifespan import run_lifespan
@@ -85,6 +86,9 @@ class AsyncTestClient(_HTTPMethods):
         lifespan: Run the app's lifespan.
         websocket_denial_response: Offer the ASGI ``websocket.http.response`` extension (as
             hypercorn does); ``False`` tests the close-before-accept fallback.
+        raise_server_exceptions: Raise in the test what a handler, hook or guard raised (as
+            itself), where triows answers the client with HTTP 500 or close 1011; ``False``
+            shows what a real client sees instead (the 500, the 1011).
     """
 
     __test__ = False
@@ -97,12 +101,14 @@ class AsyncTestClient(_HTTPMethods):
         timeout: float = DEFAULT_TIMEOUT,
         lifespan: bool = True,
         websocket_denial_response: bool = True,
+        raise_server_exceptions: bool = False,
     ) -> None:
         self.app = app
         self.base_url = base_url
         self.timeout = timeout
         self.lifespan = lifespan
         self.websocket_denial_response = websocket_denial_response
+        self.raise_server_exceptions = raise_server_exceptions
         self._stack: AsyncExitStack | None = None
         self._http: httpx.AsyncClient | None = None
 
@@ -114,7 +120,7 @@ class AsyncTestClient(_HTTPMethods):
                 await stack.enter_async_context(run_lifespan(self.app, self.timeout))
             self._http = await stack.enter_async_context(
                 httpx.AsyncClient(
-                    transport=httpx.ASGITransport(app=self.app),
+                    transport=httpx.ASGITransport(app=_http_app(self)),
                     base_url=self.base_url,
                 )
             )
@@ -162,9 +168,32 @@ class AsyncTestClient(_HTTPMethods):
             denial_response=self.websocket_denial_response,
         )
         async with connect_websocket(
-            self.app, scope, self.timeout if timeout is None else timeout
+            self.app,
+            scope,
+            self.timeout if timeout is None else timeout,
+            self.raise_server_exceptions,
         ) as session:
             yield session
+
+
+def _http_app(client: AsyncTestClient | TestClient) -> ASGIApp:
+    """The app as the client's HTTP requests reach it.
+
+    With ``raise_server_exceptions``, a handler's failure (that triows answers with a 500) is
+    raised from the call, which httpx raises in the test.
+    """
+    app = client.app
+    if not client.raise_server_exceptions:
+        return app
+
+    async def reporting(scope: Scope, receive: Receive, send: Send) -> None:
+        failures: list[BaseException] = []
+        extensions = {**(scope.get("extensions") or {}), SERVER_ERRORS: failures.append}
+        await app({**scope, "extensions": extensions}, receive, send)
+        if failures:
+            raise failures[0]
+
+    return reporting
 
 
 class _Portal:
@@ -268,7 +297,7 @@ class _PortalTransport(httpx.BaseTransport):
         body = request.content
 
         async def call() -> tuple[int, list[tuple[bytes, bytes]], bytes]:
-            transport = httpx.ASGITransport(app=self._client.app)
+            transport = httpx.ASGITransport(app=_http_app(self._client))
             replay = httpx.Request(
                 request.method, request.url, headers=request.headers, content=body
             )
@@ -354,6 +383,8 @@ class TestClient(_HTTPMethods):
         timeout: Default seconds for any receive, the handshake and the app's ending.
         lifespan: Run the app's lifespan.
         websocket_denial_response: Offer the ASGI ``websocket.http.response`` extension.
+        raise_server_exceptions: Raise in the test what a handler, hook or guard raised (as
+            itself); ``False`` shows the HTTP 500 or close 1011 a real client sees instead.
     """
 
     __test__ = False
@@ -366,12 +397,14 @@ class TestClient(_HTTPMethods):
         timeout: float = DEFAULT_TIMEOUT,
         lifespan: bool = True,
         websocket_denial_response: bool = True,
+        raise_server_exceptions: bool = False,
     ) -> None:
         self.app = app
         self.base_url = base_url
         self.timeout = timeout
         self.lifespan = lifespan
         self.websocket_denial_response = websocket_denial_response
+        self.raise_server_exceptions = raise_server_exceptions
         self._portal: _Portal | None = None
         self._leave_lifespan: Callable[[], None] | None = None
         self._http = httpx.Client(transport=_PortalTransport(self), base_url=base_url)
@@ -438,7 +471,12 @@ class TestClient(_HTTPMethods):
             headers=headers,
             denial_response=self.websocket_denial_response,
         )
-        manager = connect_websocket(self.app, scope, self.timeout if timeout is None else timeout)
+        manager = connect_websocket(
+            self.app,
+            scope,
+            self.timeout if timeout is None else timeout,
+            self.raise_server_exceptions,
+        )
         session, leave = self._start().enter(manager)
         try:
             yield WebSocketTestSession(self, session)

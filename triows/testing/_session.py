@@ -3,7 +3,9 @@
 It behaves like the real server triows is served by (hypercorn) where a test can see the
 difference: closing before accept is an HTTP 403, an app that ends without closing is a 1011
 close (or an HTTP 500 during the handshake), and the client's close code reaches the app.
-Exceptions the app itself raises are re-raised in the test rather than hidden behind a close.
+Exceptions the app itself raises are re-raised in the test rather than hidden behind a close;
+so are the failures of its handlers and hooks (that triows answers with 1011 or 500), unless
+the client was made with ``raise_server_exceptions=False``.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import httpx
 import trio
 
 from .._inbox import Inbox
+from .._logging import SERVER_ERRORS
 from .._types import ASGIApp, Message, Scope
 from ..errors import CloseCode, WebSocketDisconnect
 from ._base import SessionBase
@@ -93,10 +96,14 @@ class AsyncWebSocketTestSession(SessionBase):
     :class:`ReceiveTimeout`.
     """
 
-    def __init__(self, app: ASGIApp, scope: Scope, timeout: float) -> None:
+    def __init__(
+        self, app: ASGIApp, scope: Scope, timeout: float, raise_server_exceptions: bool = True
+    ) -> None:
         self.app = app
         self.scope = scope
         self.timeout = timeout
+        if raise_server_exceptions:
+            scope["extensions"] = {**scope["extensions"], SERVER_ERRORS: self._server_failed}
         #: The subprotocol the app accepted, if any.
         self.accepted_subprotocol: str | None = None
         #: Extra headers the app sent with ``accept()``, as ``(name, value)`` bytes (Starlette's).
@@ -109,6 +116,10 @@ class AsyncWebSocketTestSession(SessionBase):
         self._app_finished = trio.Event()
         #: What the app itself raised, if it crashed: every later call raises it, never a close.
         self.app_error: Exception | None = None
+        #: The first failure of a handler or hook (``raise_server_exceptions``), and whether the
+        #: test has seen it raised (else the end of the session raises it).
+        self.server_error: BaseException | None = None
+        self._server_error_raised = False
 
     # -- the app's side --------------------------------------------------------------------
 
@@ -137,6 +148,10 @@ class AsyncWebSocketTestSession(SessionBase):
         else:
             self._to_app.send_nowait(message)
 
+    def _server_failed(self, exc: BaseException) -> None:
+        if self.server_error is None:
+            self.server_error = exc
+
     def __triows_link__(self) -> _SessionLink:
         """Let a triows connection take this session's messages directly (``triows._links``)."""
         return _SessionLink(self)
@@ -154,6 +169,7 @@ class AsyncWebSocketTestSession(SessionBase):
             self.accepted_subprotocol = message.get("subprotocol")
             self.extra_headers = [(bytes(k), bytes(v)) for k, v in message.get("headers") or ()]
             return
+        self._check_crashed()  # a handler or guard failed: its exception, not a 500
         if kind == "websocket.close":
             raise WebSocketDenied(403, [], b"")
         if kind == "websocket.http.response.start":
@@ -204,7 +220,9 @@ class AsyncWebSocketTestSession(SessionBase):
             self._closed = WebSocketDisconnect(CloseCode.INTERNAL_ERROR, "")
             raise self._closed
         if message["type"] == "websocket.close":
-            raise await self._record_close(message)
+            closed = await self._record_close(message)
+            self._check_crashed()  # reported before triows sent the close that answers it
+            raise closed
         if message["type"] != "websocket.send":
             raise UnexpectedMessage(f"after accept the app sent {message['type']!r}")
         return message
@@ -230,11 +248,19 @@ class AsyncWebSocketTestSession(SessionBase):
                 raise AssertionError("the app ended the connection") from None
             if message["type"] == "websocket.close":
                 await self._record_close(message)
+                self._check_crashed()
             raise AssertionError(f"expected no message, got {message!r}")
 
     def _check_crashed(self) -> None:
         if self.app_error is not None:
             raise self.app_error
+        if self.server_error is not None:
+            self._server_error_raised = True
+            raise self.server_error
+
+    def _unraised_server_error(self) -> BaseException | None:
+        """A handler's or hook's failure the test has not seen yet (raised as the block ends)."""
+        return None if self._server_error_raised else self.server_error
 
     def _check_open(self) -> None:
         self._check_crashed()
@@ -316,15 +342,16 @@ class _SessionLink:
 
 @asynccontextmanager
 async def connect_websocket(
-    app: ASGIApp, scope: Scope, timeout: float
+    app: ASGIApp, scope: Scope, timeout: float, raise_server_exceptions: bool = True
 ) -> AsyncIterator[AsyncWebSocketTestSession]:
     """Open a session: run the app in a nursery, shake hands, and clean up at the end.
 
     Raises:
         WebSocketDenied: The app refused the handshake.
         RuntimeError: The app was still running ``timeout`` seconds after the client left.
+        Exception: With ``raise_server_exceptions``, what a handler or hook raised.
     """
-    session = AsyncWebSocketTestSession(app, scope, timeout)
+    session = AsyncWebSocketTestSession(app, scope, timeout, raise_server_exceptions)
     with collapse_single():
         async with _run_session(session, timeout) as running:
             yield running
@@ -352,3 +379,7 @@ async def _run_session(
                 f"the app was still running {timeout}s after the client disconnected from "
                 f"{scope['path']!r}: does the handler ignore WebSocketDisconnect?"
             )
+        unseen = session._unraised_server_error()
+        if unseen is not None:
+            session._server_error_raised = True
+            raise unseen
