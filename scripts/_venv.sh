@@ -1,5 +1,5 @@
 # shellcheck shell=bash
-# Shared virtualenv setup for scripts/test and scripts/run-example.
+# Shared virtualenv setup for scripts/test, scripts/run-example and scripts/docs.
 #
 # Source this file from the repository root. It expects one argument: the pip
 # install target (for example '.[test]' or '.'). Afterwards "$venv" holds the
@@ -38,8 +38,8 @@ fi
 # Install only when what is installed would change: the project is installed in editable mode,
 # so a change to its code needs nothing; a change to pyproject.toml (dependencies, entry
 # points) or to the interpreter does, and so does a target not installed yet ('.[test]' covers
-# '.'). The stamp lists what was installed for which pyproject; delete it (or the virtualenv)
-# to force a reinstall.
+# '.' and '.[docs]'). The stamp lists what was installed for which pyproject; delete it (or the
+# virtualenv) to force a reinstall.
 triows_stamp="$venv/.triows-installed"
 triows_hash="$(
     { "$venv/bin/python" -c 'import sys; print(sys.version)'; cat pyproject.toml; } \
@@ -48,7 +48,8 @@ triows_hash="$(
 triows_installed() {
     [ -f "$triows_stamp" ] && "$venv/bin/python" -c 'import triows' >/dev/null 2>&1 && {
         grep -qxF "$triows_hash $triows_install_target" "$triows_stamp" \
-            || { [ "$triows_install_target" = "." ] && grep -qxF "$triows_hash .[test]" "$triows_stamp"; }
+            || { case "$triows_install_target" in .|'.[docs]') true ;; *) false ;; esac \
+                && grep -qxF "$triows_hash .[test]" "$triows_stamp"; }
     }
 }
 if triows_installed; then

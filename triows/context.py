@@ -98,5 +98,5 @@ class ExecutionContext:
         return self.controller_class
 
 
-#: The name Ellar's guide imports; the same class.
+#: The name Ellar's guide imports: the same class as :class:`ExecutionContext`.
 IExecutionContext = ExecutionContext

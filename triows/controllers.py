@@ -301,7 +301,7 @@ def Controller(prefix: str = "") -> Callable[[C], C]: ...
 def Controller(prefix: C) -> C: ...
 
 
-def Controller(prefix: str | type = "") -> Any:  # the guide's spelling
+def Controller(prefix: str | type = "") -> Any:  # Ellar's spelling
     """Mark a class as a controller whose routes live under ``prefix``.
 
     ``@Controller`` without arguments derives the prefix from the class name, as Ellar does:

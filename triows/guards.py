@@ -42,7 +42,7 @@ class GuardCanActivate(abc.ABC):
 GuardSpec = type[GuardCanActivate] | GuardCanActivate
 
 
-def Guards(*guards: GuardSpec) -> Callable[[T], T]:  # the guide's spelling
+def Guards(*guards: GuardSpec) -> Callable[[T], T]:  # Ellar's spelling
     """Attach guards to a handler or a controller class (above or below ``@ws_route``).
 
     Args:

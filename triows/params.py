@@ -85,7 +85,7 @@ class Param:
 
 def Query(
     default: Any = ..., *, alias: str | None = None, **constraints: Any
-) -> Any:  # the guide's spelling
+) -> Any:  # Ellar's spelling
     """A query-string parameter (``?name=...``); pydantic constraints (``ge=``, ``pattern=``…)."""
     return Param("query", default, alias=alias, constraints=constraints)
 

@@ -1,6 +1,6 @@
 """Testing triows apps: in-process clients, test modules and a live server.
 
-``TestClient`` is synchronous (the guide's tests); ``AsyncTestClient`` is for pytest-trio.
+``TestClient`` is synchronous (as in Ellar's guide); ``AsyncTestClient`` is for pytest-trio.
 Both speak to the app in-process and behave like hypercorn where a test can tell. ``serve``
 (and ``serve_in``) run the app on real hypercorn in the test's trio loop; its
 ``websocket_connect`` gives sessions with the in-process session's methods. The pytest plugin

@@ -371,7 +371,7 @@ class WebSocketTestSession:
 
 
 class TestClient(_HTTPMethods):
-    """Talk to an app in-process from ordinary synchronous tests, as the guide does.
+    """Talk to an app in-process from ordinary synchronous tests, as Ellar's guide does.
 
     The app runs (lifespan included) in a trio loop on a background thread, started on first use
     and stopped by :meth:`close` or the end of a ``with TestClient(app):`` block (or, failing
