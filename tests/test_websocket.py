@@ -1384,3 +1384,46 @@ async def test_send_denial_response_needs_the_servers_extension() -> None:
     assert str(raised.value) == (
         "The server doesn't support the Websocket Denial Response extension."
     )
+
+
+async def test_starlettes_application_and_client_states_follow_the_connection() -> None:
+    seen: list[tuple[str, WebSocketState, WebSocketState]] = []
+
+    def note(when: str, websocket: WebSocket) -> None:
+        seen.append((when, websocket.application_state, websocket.client_state))
+
+    async def handler(self: Any, websocket: WebSocket) -> None:
+        note("handshake", websocket)
+        await websocket.accept()
+        note("accepted", websocket)
+        assert await websocket.receive_text() == "hi"
+        message = await websocket.receive()
+        assert message["type"] == "websocket.disconnect"
+        note("client left", websocket)
+
+    async def closing(self: Any, websocket: WebSocket) -> None:
+        await websocket.accept()
+        await websocket.close()
+        note("app closed", websocket)
+
+    async def refusing(self: Any, websocket: WebSocket) -> None:
+        await websocket.deny(401)
+        note("refused", websocket)
+
+    with trio.fail_after(TIMEOUT):
+        async with connect(make_app(handler)) as ws:
+            await ws.send_text("hi")
+            await ws.close()
+        async with connect(make_app(closing)) as ws:
+            with pytest.raises(triows.WebSocketDisconnect):
+                await ws.receive_text()
+        assert (await refusal(make_app(refusing))).status_code == 401
+    S = WebSocketState
+    assert seen == [
+        ("handshake", S.CONNECTING, S.CONNECTED),
+        ("accepted", S.CONNECTED, S.CONNECTED),
+        ("client left", S.CONNECTED, S.DISCONNECTED),  # the app has not closed it
+        ("app closed", S.DISCONNECTED, S.CONNECTED),  # the client has not answered yet
+        ("refused", S.RESPONSE, S.DISCONNECTED),
+    ]
+    assert S.RESPONSE is S.DENIED  # Starlette's name, the same member

@@ -37,6 +37,8 @@ class WebSocketState(enum.Enum):
     CLOSED = "closed"
     DENIED = "denied"
     DISCONNECTED = "disconnected"
+    #: Starlette's name for ``DENIED`` (the same member).
+    RESPONSE = "denied"  # noqa: PIE796 - an alias on purpose
 
 
 class Event(enum.Enum):

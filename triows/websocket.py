@@ -79,6 +79,17 @@ def _key(mode: str) -> str:
 _ENDED_FOR_ACCEPT = frozenset({WebSocketState.DISCONNECTED, WebSocketState.CLOSING})
 
 
+#: ``connection_state`` as Starlette's ``application_state`` would say it.
+_APPLICATION_VIEW = {
+    WebSocketState.CONNECTING: WebSocketState.CONNECTING,
+    WebSocketState.CONNECTED: WebSocketState.CONNECTED,
+    WebSocketState.CLOSING: WebSocketState.CONNECTED,  # the close frame has not gone out yet
+    WebSocketState.CLOSED: WebSocketState.DISCONNECTED,
+    WebSocketState.DENIED: WebSocketState.RESPONSE,
+    WebSocketState.DISCONNECTED: WebSocketState.CONNECTED,  # the app has not closed it
+}
+
+
 class WebSocket(HTTPConnection):
     """A websocket connection, as a handler sees it.
 
@@ -154,6 +165,29 @@ class WebSocket(HTTPConnection):
     def connection_state(self) -> WebSocketState:
         """The connection's state (see :class:`WebSocketState`); read-only."""
         return self._conn_state
+
+    @property
+    def application_state(self) -> WebSocketState:
+        """Starlette's view of the app's side of the connection; read-only.
+
+        ``CONNECTING``, ``CONNECTED``, ``DISCONNECTED`` (the app closed it) or ``RESPONSE`` (it
+        refused the handshake). Ported code's
+        ``if websocket.application_state == WebSocketState.CONNECTED:`` works;
+        :attr:`connection_state` says more (``CLOSING``, who ended it).
+        """
+        return _APPLICATION_VIEW[self._conn_state]
+
+    @property
+    def client_state(self) -> WebSocketState:
+        """Starlette's view of the client's side of the connection; read-only.
+
+        ``CONNECTED`` until the client has left or was refused, then ``DISCONNECTED``.
+        """
+        state = self._conn_state
+        gone = state is WebSocketState.DISCONNECTED or state is WebSocketState.DENIED
+        if gone or self._inbox.end_taken:
+            return WebSocketState.DISCONNECTED
+        return WebSocketState.CONNECTED
 
     def _move(self, event: Event, code: int | None = None, reason: str = "") -> None:
         """Take ``event``; the first end records the close code and reason.
