@@ -20,6 +20,7 @@ from typing import Annotated, Any, Literal
 import pydantic
 import pytest
 import trio
+from support import TIMEOUT, error_records, refusal
 
 from triows import (
     App,
@@ -43,9 +44,6 @@ from triows import (
 )
 from triows import params as params_module
 from triows.testing import AsyncTestClient, TestClient, WebSocketDenied
-
-#: Seconds any one test may take; also the client's receive/handshake timeout.
-TIMEOUT = 3
 
 #: Names of the handlers that ran, to prove a refused handshake never reached its handler.
 ran: list[str] = []
@@ -387,16 +385,6 @@ async def ws_json(client: AsyncTestClient, path: str, headers: dict[str, str] | 
             return await ws.receive_json()
 
 
-async def ws_denied(
-    client: AsyncTestClient, path: str, headers: dict[str, str] | None = None
-) -> WebSocketDenied:
-    """Connect, expecting the handshake to be refused; the denial."""
-    with trio.fail_after(TIMEOUT), pytest.raises(WebSocketDenied) as denied:
-        async with client.websocket_connect(path, headers=headers):
-            pass
-    return denied.value
-
-
 def int_parsing(loc: list[Any], value: str) -> dict[str, Any]:
     return {
         "type": "int_parsing",
@@ -408,10 +396,6 @@ def int_parsing(loc: list[Any], value: str) -> dict[str, Any]:
 
 def missing(loc: list[Any]) -> dict[str, Any]:
     return {"type": "missing", "loc": loc, "msg": "Field required", "input": None}
-
-
-def no_errors_logged(caplog: pytest.LogCaptureFixture) -> list[str]:
-    return [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
 
 
 # -- query -------------------------------------------------------------------------------------
@@ -534,7 +518,7 @@ async def test_annotated_keeps_other_metadata(client: AsyncTestClient) -> None:
         "n": [5, "int"],
         "s": ["YO", "str"],
     }
-    denied = await ws_denied(client, "/w/annotated-metadata?n=0")
+    denied = await refusal(client, "/w/annotated-metadata?n=0")
     assert denied.status_code == 422
     assert [e["loc"] for e in denied.json()["detail"]] == [["query", "n"]]
     assert ran == ["ws-annotated-metadata"]
@@ -594,7 +578,7 @@ async def test_type_conversion_errors(client: AsyncTestClient) -> None:
     ]
     assert errors[3]["msg"] == "Input should be 'red' or 'green'"
     assert errors[4]["msg"] == "Input should be 'fast' or 'slow'"
-    denied = await ws_denied(client, "/w/types" + query)
+    denied = await refusal(client, "/w/types" + query)
     assert denied.status_code == 422
     assert denied.json() == {"detail": errors}
 
@@ -674,7 +658,7 @@ async def test_path_converter_and_constraint(client: AsyncTestClient) -> None:
         "ctx": {"ge": 1},
     }
     assert response.json() == {"detail": [error]}
-    denied = await ws_denied(client, "/w/items/0")
+    denied = await refusal(client, "/w/items/0")
     assert denied.status_code == 422
     assert denied.json() == {"detail": [error]}
     assert ran == []
@@ -748,12 +732,12 @@ async def test_header_errors(client: AsyncTestClient, caplog: pytest.LogCaptureF
     assert response.status_code == 422
     detail = [missing(["header", "x-token"]), int_parsing(["header", "x-count"], "many")]
     assert response.json() == {"detail": detail}
-    denied = await ws_denied(client, "/w/headers", {"x-count": "many"})
+    denied = await refusal(client, "/w/headers", headers={"x-count": "many"})
     assert denied.status_code == 422
     assert ("content-type", "application/json") in denied.headers
     assert denied.json() == {"detail": detail}
     assert ran == []
-    assert no_errors_logged(caplog) == []
+    assert error_records(caplog) == []
 
 
 async def test_cookies(client: AsyncTestClient) -> None:
@@ -771,7 +755,7 @@ async def test_cookie_errors(client: AsyncTestClient) -> None:
     assert response.status_code == 422
     detail = [missing(["cookie", "session"]), int_parsing(["cookie", "visits"], "x")]
     assert response.json() == {"detail": detail}
-    denied = await ws_denied(client, "/w/cookies", {"cookie": "visits=x; ui=dark"})
+    denied = await refusal(client, "/w/cookies", headers={"cookie": "visits=x; ui=dark"})
     assert (denied.status_code, denied.json()) == (422, {"detail": detail})
     assert ran == []
 
@@ -808,26 +792,26 @@ async def test_invalid_parameters_refuse_the_handshake_before_upgrade(
     http = await client.get("/h/mixed/0?b=x")
     assert http.status_code == 422
     assert http.json() == {"detail": MIXED_ERRORS}
-    denied = await ws_denied(client, "/w/mixed/0?b=x")
+    denied = await refusal(client, "/w/mixed/0?b=x")
     assert denied.status_code == 422
     assert ("content-type", "application/json") in denied.headers
     assert denied.json() == {"detail": MIXED_ERRORS}
     assert denied.json() == http.json()
     assert ran == []
-    assert no_errors_logged(caplog) == []
+    assert error_records(caplog) == []
 
 
 async def test_missing_required_query_refuses_the_handshake(
     client: AsyncTestClient, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG, logger="triows")
-    denied = await ws_denied(client, "/w/required")
+    denied = await refusal(client, "/w/required")
     assert denied.status_code == 422
     assert denied.json() == {"detail": [missing(["query", "name"])]}
     assert ran == []
     assert await ws_json(client, "/w/required?name=Bo") == {"name": "Bo"}
     assert ran == ["ws-required"]
-    assert no_errors_logged(caplog) == []
+    assert error_records(caplog) == []
 
 
 async def test_invalid_parameters_without_the_denial_extension_give_403(
@@ -836,14 +820,14 @@ async def test_invalid_parameters_without_the_denial_extension_give_403(
     caplog.set_level(logging.DEBUG, logger="triows")
     app = make_app()
     async with AsyncTestClient(app, timeout=TIMEOUT, websocket_denial_response=False) as client:
-        denied = await ws_denied(client, "/w/mixed/0?b=x")
+        denied = await refusal(client, "/w/mixed/0?b=x")
         assert (denied.status_code, denied.body) == (403, b"")
-        denied = await ws_denied(client, "/w/required")
+        denied = await refusal(client, "/w/required")
         assert (denied.status_code, denied.body) == (403, b"")
         assert ran == []
         assert await ws_json(client, "/w/required?name=Cy") == {"name": "Cy"}
     assert ran == ["ws-required"]
-    assert no_errors_logged(caplog) == []
+    assert error_records(caplog) == []
 
 
 def test_denial_with_the_sync_client() -> None:
@@ -1199,5 +1183,5 @@ async def test_signature_is_read_once_at_build(monkeypatch: pytest.MonkeyPatch) 
             assert response.json() == {"item": {"name": "x", "quantity": 1}, "count": [1, "int"]}
             response = await client.get("/h/mixed/0?b=x")
             assert (response.status_code, response.json()) == (422, {"detail": MIXED_ERRORS})
-            denied = await ws_denied(client, "/w/mixed/0?b=x")
+            denied = await refusal(client, "/w/mixed/0?b=x")
             assert (denied.status_code, denied.json()) == (422, {"detail": MIXED_ERRORS})
