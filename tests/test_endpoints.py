@@ -462,7 +462,7 @@ async def test_cancelling_the_connection_ends_the_handler_and_its_background_tas
             await background_stopped.wait()
             (websocket,) = kept
             # Cancelling the scope ends the client too, whose goodbye may arrive first; the
-            # 1001 close of a live server's shutdown is tested in tests/test_server.py.
+            # 1001 close of a live server's shutdown is tested in tests/test_live.py.
             ended = (websocket.connection_state, websocket.close_code, websocket.close_reason)
             assert ended in (
                 (WebSocketState.CLOSED, 1001, "server shutting down"),
