@@ -2,7 +2,8 @@
 
 ``serve(app)`` (``triows.testing.serve``) runs the app on hypercorn's trio worker on 127.0.0.1 with
 an OS-chosen port, in the test's own trio loop, so a test can talk to it with real clients
-(trio-websocket, httpx). ``open_websocket`` gives the raw trio-websocket connection.
+(trio-websocket, httpx). ``open_websocket`` gives the raw trio-websocket connection;
+``rejection`` and ``close_reason`` read how a handshake or a connection ended on it.
 
 ``SCENARIOS`` are websocket conversations with :class:`ScenarioController`, each with the
 transcript a client must see. ``run_in_process`` and ``run_live`` play one over the in-process
@@ -24,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pytest
 import trio
 import trio.testing
 import trio_websocket
@@ -219,6 +221,35 @@ async def open_websocket(
                     await stream.aclose()  # ends the reader task if the server has not
     finally:
         await stream.aclose()
+
+
+async def rejection(
+    server: Server, path: str, *, subprotocols: Sequence[str] = ()
+) -> trio_websocket.ConnectionRejected:
+    """The ``ConnectionRejected`` a raw handshake (:func:`open_websocket`) to ``path`` ends with.
+
+    Raises:
+        AssertionError: The handshake was accepted.
+    """
+    try:
+        async with open_websocket(server, path, subprotocols=subprotocols):
+            pass
+    except trio_websocket.ConnectionRejected as rejected:
+        return rejected
+    raise AssertionError(f"the handshake to {path!r} was accepted")
+
+
+async def close_reason(ws: trio_websocket.WebSocketConnection) -> trio_websocket.CloseReason:
+    """The close the server sends next: ``ws``'s next ``get_message()`` must raise it.
+
+    Raises:
+        pytest.fail.Exception: A message came instead (``DID NOT RAISE``).
+        AssertionError: The connection closed without a close reason.
+    """
+    with pytest.raises(trio_websocket.ConnectionClosed) as closed:
+        await ws.get_message()
+    assert closed.value.reason is not None
+    return closed.value.reason
 
 
 # -- the parity scenarios ----------------------------------------------------------------------
@@ -430,8 +461,10 @@ __all__ = [
     "Scenario",
     "ScenarioController",
     "Server",
+    "close_reason",
     "hypercorn_cli",
     "open_websocket",
+    "rejection",
     "run_in_process",
     "run_live",
     "serve",

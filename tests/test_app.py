@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 import trio
 import trio.testing
+from support import error_records
 
 from triows import App, Config, ConfigurationError, Controller, ControllerBase, Request, get, post
 from triows.testing import AsyncTestClient, LifespanError, Test, TestClient
@@ -47,10 +48,6 @@ class StateController(ControllerBase):
     @get("/")
     async def state(self, request: Request):
         return request.app.state
-
-
-def warnings_and_up(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
-    return [record for record in caplog.records if record.levelno >= logging.WARNING]
 
 
 class LifespanDriver:
@@ -271,9 +268,9 @@ def test_failing_startup_under_test_client(caplog: pytest.LogCaptureFixture) -> 
     ):
         pass
     assert events == ["first"]
-    assert [(r.name, r.levelno, r.getMessage()) for r in warnings_and_up(caplog)] == [
-        ("triows", logging.ERROR, "app startup failed")
-    ]
+    assert [
+        (r.name, r.levelno, r.getMessage()) for r in error_records(caplog, logging.WARNING)
+    ] == [("triows", logging.ERROR, "app startup failed")]
 
 
 async def test_failing_startup_under_async_test_client() -> None:
@@ -351,9 +348,9 @@ async def test_service_crash_reports_shutdown_failed_by_hand(
                 "message": "ValueError: service crashed",
             }
     assert driver.returned.is_set()
-    assert [(r.name, r.levelno, r.getMessage()) for r in warnings_and_up(caplog)] == [
-        ("triows", logging.ERROR, "app shutdown failed")
-    ]
+    assert [
+        (r.name, r.levelno, r.getMessage()) for r in error_records(caplog, logging.WARNING)
+    ] == [("triows", logging.ERROR, "app shutdown failed")]
 
 
 async def test_service_crash_under_async_test_client() -> None:

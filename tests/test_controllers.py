@@ -250,7 +250,7 @@ def test_controller_decorates_only_classes() -> None:
 
 
 # -- misconfiguration at App-build time ----------------------------------------------------------
-def test_same_websocket_path_in_two_controllers() -> None:
+def same_websocket_path_in_two_controllers() -> list[type]:
     @Controller("/car")
     class FirstController(ControllerBase):
         @ws_route("/live")
@@ -263,15 +263,10 @@ def test_same_websocket_path_in_two_controllers() -> None:
         async def support(self):
             pass
 
-    with pytest.raises(
-        ConfigurationError,
-        match=r"websocket route '/car/live' is registered twice: "
-        r"by FirstController\.live and by SecondController\.support",
-    ):
-        App([FirstController, SecondController])
+    return [FirstController, SecondController]
 
 
-def test_same_get_path_twice() -> None:
+def same_get_path_twice() -> list[type]:
     @Controller("/car")
     class TwiceController(ControllerBase):
         @get("/{id:int}")
@@ -282,12 +277,132 @@ def test_same_get_path_twice() -> None:
         async def second(self, number: int):
             return number
 
-    with pytest.raises(
-        ConfigurationError,
-        match=r"http route 'GET, HEAD /car/\{number:int\}' is registered twice: "
+    return [TwiceController]
+
+
+def class_without_controller_decorator() -> list[type]:
+    class PlainController(ControllerBase):
+        @get("/")
+        async def index(self):
+            return None
+
+    return [PlainController]
+
+
+def subclass_without_its_own_decorator() -> list[type]:
+    @Controller("/base")
+    class BaseController(ControllerBase):
+        @get("/")
+        async def index(self):
+            return None
+
+    class ChildController(BaseController):
+        pass
+
+    return [ChildController]
+
+
+def render_on_a_websocket_route() -> list[type]:
+    @Controller("/r")
+    class RenderWsController(ControllerBase):
+        @ws_route("/live")
+        @render(template_name="page.html")
+        async def live(self):
+            pass
+
+    return [RenderWsController]
+
+
+def extra_handler_without_a_ws_body_parameter() -> list[type]:
+    @Controller("/x")
+    class ExtraController(ControllerBase):
+        @ws_route("/feed", use_extra_handler=True, encoding="text")
+        async def feed(self, message: str = ""):
+            pass
+
+    return [ExtraController]
+
+
+def parameter_without_a_source() -> list[type]:
+    @Controller("/x")
+    class SourcelessController(ControllerBase):
+        @get("/{id:int}")
+        async def item(self, id: int, user: User):
+            return id
+
+    return [SourcelessController]
+
+
+def websocket_parameter_on_an_http_route() -> list[type]:
+    @Controller("/x")
+    class WrongConnectionController(ControllerBase):
+        @get("/")
+        async def index(self, websocket: WebSocket):
+            return None
+
+    return [WrongConnectionController]
+
+
+#: Controllers that must not make an app, each with the build error's message (a regex).
+APP_BUILD_ERRORS = [
+    pytest.param(
+        same_websocket_path_in_two_controllers,
+        r"websocket route '/car/live' is registered twice: "
+        r"by FirstController\.live and by SecondController\.support",
+        id="same-websocket-path-in-two-controllers",
+    ),
+    pytest.param(
+        same_get_path_twice,
+        r"http route 'GET, HEAD /car/\{number:int\}' is registered twice: "
         r"by TwiceController\.first and by TwiceController\.second",
-    ):
-        App([TwiceController])
+        id="same-GET-path-twice",
+    ),
+    pytest.param(
+        class_without_controller_decorator,
+        r"'PlainController' is listed .* not decorated with @Controller",
+        id="class-without-@Controller",
+    ),
+    pytest.param(
+        subclass_without_its_own_decorator,
+        r"'ChildController' is listed",
+        id="subclass-without-its-own-@Controller",
+    ),
+    pytest.param(
+        lambda: [ChatController, ChatController],
+        r"ChatController is listed twice in controllers",
+        id="controller-listed-twice",
+    ),
+    pytest.param(
+        render_on_a_websocket_route,
+        r"RenderWsController\.live: @render cannot decorate a websocket route",
+        id="@render-on-a-websocket-route",
+    ),
+    pytest.param(
+        extra_handler_without_a_ws_body_parameter,
+        r"ExtraController\.feed: a use_extra_handler=True route receives each message in "
+        r"a WsBody\(\) parameter",
+        id="use_extra_handler-without-WsBody",
+    ),
+    pytest.param(
+        parameter_without_a_source,
+        r"SourcelessController\.item: parameter 'user' has no source",
+        id="parameter-without-a-source",
+    ),
+    pytest.param(
+        websocket_parameter_on_an_http_route,
+        r"WrongConnectionController\.index: parameter 'websocket' is a WebSocket, "
+        r"but this is a http route",
+        id="WebSocket-on-an-http-route",
+    ),
+]
+
+
+@pytest.mark.parametrize(("controllers", "message"), APP_BUILD_ERRORS)
+def test_a_misconfigured_app_fails_to_build(
+    controllers: Callable[[], list[Any]], message: str
+) -> None:
+    with pytest.raises(ConfigurationError, match=message):
+        App(controllers())
 
 
 def test_same_path_with_other_methods_is_fine() -> None:
@@ -309,52 +424,6 @@ def test_same_path_with_other_methods_is_fine() -> None:
     assert removed.json() == {"deleted": 4}
     assert other.status_code == 405
     assert other.headers["allow"] == "DELETE, GET, HEAD"
-
-
-def test_class_without_controller_decorator() -> None:
-    class PlainController(ControllerBase):
-        @get("/")
-        async def index(self):
-            return None
-
-    with pytest.raises(
-        ConfigurationError, match=r"'PlainController' is listed .* not decorated with @Controller"
-    ):
-        App([PlainController])
-
-
-def test_subclass_of_a_controller_needs_its_own_decorator() -> None:
-    @Controller("/base")
-    class BaseController(ControllerBase):
-        @get("/")
-        async def index(self):
-            return None
-
-    class ChildController(BaseController):
-        pass
-
-    with pytest.raises(ConfigurationError, match=r"'ChildController' is listed"):
-        App([ChildController])
-
-
-def test_controller_listed_twice() -> None:
-    with pytest.raises(ConfigurationError, match=r"ChatController is listed twice in controllers"):
-        App([ChatController, ChatController])
-
-
-def test_render_on_a_websocket_route() -> None:
-    @Controller("/r")
-    class RenderWsController(ControllerBase):
-        @ws_route("/live")
-        @render(template_name="page.html")
-        async def live(self):
-            pass
-
-    with pytest.raises(
-        ConfigurationError,
-        match=r"RenderWsController\.live: @render cannot decorate a websocket route",
-    ):
-        App([RenderWsController])
 
 
 def test_render_with_a_missing_template(tmp_path: Any) -> None:
@@ -389,36 +458,8 @@ def test_render_without_any_template_folder_names_the_handler() -> None:
     assert "NoTemplatesController.page" in str(raised.value)
 
 
-def test_extra_handler_without_a_ws_body_parameter_names_the_handler() -> None:
-    @Controller("/x")
-    class ExtraController(ControllerBase):
-        @ws_route("/feed", use_extra_handler=True, encoding="text")
-        async def feed(self, message: str = ""):
-            pass
-
-    with pytest.raises(
-        ConfigurationError,
-        match=r"ExtraController\.feed: a use_extra_handler=True route receives each message in "
-        r"a WsBody\(\) parameter",
-    ):
-        App([ExtraController])
-
-
 class User:
     """Neither a scalar, a model, nor injectable: a parameter of this type has no source."""
-
-
-def test_parameter_without_a_source() -> None:
-    @Controller("/x")
-    class SourcelessController(ControllerBase):
-        @get("/{id:int}")
-        async def item(self, id: int, user: User):
-            return id
-
-    with pytest.raises(
-        ConfigurationError, match=r"SourcelessController\.item: parameter 'user' has no source"
-    ):
-        App([SourcelessController])
 
 
 def test_parameter_with_a_default_needs_no_source() -> None:
@@ -430,21 +471,6 @@ def test_parameter_with_a_default_needs_no_source() -> None:
 
     with TestClient(App([DefaultController])) as client:
         assert client.get("/x/").json() == 10
-
-
-def test_websocket_parameter_on_an_http_route() -> None:
-    @Controller("/x")
-    class WrongConnectionController(ControllerBase):
-        @get("/")
-        async def index(self, websocket: WebSocket):
-            return None
-
-    with pytest.raises(
-        ConfigurationError,
-        match=r"WrongConnectionController\.index: parameter 'websocket' is a WebSocket, "
-        r"but this is a http route",
-    ):
-        App([WrongConnectionController])
 
 
 def test_unknown_converter_in_a_route_names_the_handler() -> None:

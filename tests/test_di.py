@@ -8,12 +8,11 @@ a :class:`Journal`, a plain class each test provides by value, so nothing leaks 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
 import trio
+from support import TIMEOUT, client_for
 
 from triows import (
     App,
@@ -29,18 +28,7 @@ from triows import (
     injectable,
     ws_route,
 )
-from triows.testing import AsyncTestClient, Test, TestClient
-
-#: Seconds any one test may take; also the clients' receive/handshake timeout.
-TIMEOUT = 3
-
-
-@asynccontextmanager
-async def serve(app: App) -> AsyncIterator[AsyncTestClient]:
-    """An in-process client on ``app``, the whole block bounded by ``TIMEOUT``."""
-    with trio.fail_after(TIMEOUT):
-        async with AsyncTestClient(app, timeout=TIMEOUT) as client:
-            yield client
+from triows.testing import Test, TestClient
 
 
 class Journal:
@@ -308,7 +296,7 @@ class SingletonController(ControllerBase):
 
 
 async def test_singleton_is_shared_across_requests_and_connections() -> None:
-    async with serve(App(controllers=[SingletonController])) as client:
+    async with client_for(App(controllers=[SingletonController])) as client:
         first = await client.get("/single/")
         async with client.websocket_connect("/single/ws") as one:
             assert await one.receive_json() == {"hits": 2, "same": True}
@@ -321,9 +309,9 @@ async def test_singleton_is_shared_across_requests_and_connections() -> None:
 
 
 async def test_each_app_has_its_own_singletons() -> None:
-    async with serve(App(controllers=[SingletonController])) as client:
+    async with client_for(App(controllers=[SingletonController])) as client:
         assert (await client.get("/single/")).json() == {"hits": 1, "same": True}
-    async with serve(App(controllers=[SingletonController])) as client:
+    async with client_for(App(controllers=[SingletonController])) as client:
         assert (await client.get("/single/")).json() == {"hits": 1, "same": True}
 
 
@@ -366,7 +354,7 @@ async def test_request_scope_is_one_instance_per_websocket_connection() -> None:
     journal = Journal()
     app = App(controllers=[RequestScopeController], providers=[journal_provider(journal)])
     async with (
-        serve(app) as client,
+        client_for(app) as client,
         client.websocket_connect("/scoped/ws") as one,
         client.websocket_connect("/scoped/ws") as two,
     ):
@@ -381,7 +369,7 @@ async def test_request_scope_is_one_instance_per_websocket_connection() -> None:
 async def test_request_scope_is_one_instance_per_http_request() -> None:
     journal = Journal()
     app = App(controllers=[RequestScopeController], providers=[journal_provider(journal)])
-    async with serve(app) as client:
+    async with client_for(app) as client:
         responses = [await client.get("/scoped/"), await client.get("/scoped/")]
     assert [r.status_code for r in responses] == [200, 200]
     assert [r.json() for r in responses] == [ONE_REQUEST, ONE_REQUEST]
@@ -414,7 +402,7 @@ class TransientController(ControllerBase):
 async def test_transient_is_a_fresh_instance_at_each_injection_point() -> None:
     journal = Journal()
     app = App(controllers=[TransientController], providers=[journal_provider(journal)])
-    async with serve(app) as client:
+    async with client_for(app) as client:
         assert (await client.get("/fresh/")).json() == 3
         assert (await client.get("/fresh/")).json() == 6
         async with client.websocket_connect("/fresh/ws") as ws:
@@ -442,7 +430,7 @@ async def test_recursive_constructor_injection_built_on_first_use() -> None:
     journal = Journal()
     app = App(controllers=[TreeController], providers=[journal_provider(journal)])
     assert journal.seen == []  # planned at build, built on first use
-    async with serve(app) as client:
+    async with client_for(app) as client:
         first = await client.get("/tree/")
         second = await client.get("/tree/")
     assert (
@@ -485,7 +473,7 @@ async def test_listed_classes_use_value_and_use_class_providers() -> None:
             journal_provider(journal),
         ],
     )
-    async with serve(app) as client:
+    async with client_for(app) as client:
         responses = [await client.get("/providers/"), await client.get("/providers/")]
     assert [r.json() for r in responses] == 2 * [
         {
@@ -518,7 +506,7 @@ async def test_use_value_provider_injects_that_very_object() -> None:
         controllers=[SettingsController],
         providers=[Provider(Settings, use_value=settings), journal_provider(journal)],
     )
-    async with serve(app) as client:
+    async with client_for(app) as client:
         assert (await client.get("/")).text == "production"
     assert journal.seen == [settings]
     assert journal.seen[0] is settings
@@ -538,7 +526,7 @@ async def test_providers_listed_later_win() -> None:
             Provider(Settings, use_value=Settings("second")),
         ],
     )
-    async with serve(app) as client:
+    async with client_for(app) as client:
         assert (await client.get("/")).text == "second"
 
 
@@ -577,7 +565,7 @@ async def test_same_named_classes_are_not_a_cycle() -> None:
             return type(client.http).__qualname__
 
     app = App(controllers=[ClientController])
-    async with serve(app) as client:
+    async with client_for(app) as client:
         response = await client.get("/")
     assert response.status_code == 200
     assert response.text == "Http.Client"
@@ -650,7 +638,7 @@ async def test_the_same_class_builds_once_it_is_listed() -> None:
         async def show(self, needs: NeedsGreeter) -> str:
             return needs.greeter.greet()
 
-    async with serve(App(controllers=[NeedsController], providers=[Greeter])) as client:
+    async with client_for(App(controllers=[NeedsController], providers=[Greeter])) as client:
         assert (await client.get("/")).text == "hello"
 
 
@@ -728,7 +716,7 @@ async def test_request_and_transient_services_may_hold_singletons() -> None:
             assert per_request.counter is fresh.counter
             return per_request.counter.hit()
 
-    async with serve(App(controllers=[CountController])) as client:
+    async with client_for(App(controllers=[CountController])) as client:
         responses = [await client.get("/"), await client.get("/")]
     assert [(r.status_code, r.json()) for r in responses] == [(200, 1), (200, 2)]
 

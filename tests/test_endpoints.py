@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 import trio
+from support import TIMEOUT, connected, error_records, next_close, refusal_by
 
 from triows import (
     App,
@@ -23,11 +24,7 @@ from triows import (
     WebSocketState,
     ws_route,
 )
-from triows.testing import AsyncTestClient, AsyncWebSocketTestSession, WebSocketDenied
-from triows.testing import WebSocketDisconnect as ClientDisconnect
-
-#: Seconds any one test may take; also the client's receive/handshake timeout.
-TIMEOUT = 3
+from triows.testing import AsyncTestClient, WebSocketDenied
 
 #: What a handler raised, per route, for the tests to compare with what was logged.
 raised: list[BaseException] = []
@@ -147,41 +144,16 @@ debug_app = App(controllers=[OutcomeController], config={"DEBUG": True})
 # -- helpers -----------------------------------------------------------------------------------
 
 
-async def refusal(path: str, the_app: App = app, **client_kwargs: Any) -> WebSocketDenied:
-    """The ``WebSocketDenied`` a handshake to ``path`` ends with."""
-    async with AsyncTestClient(the_app, timeout=TIMEOUT, **client_kwargs) as client:
-        try:
-            async with client.websocket_connect(path):
-                pass
-        except WebSocketDenied as denied:
-            return denied
-    raise AssertionError(f"the handshake to {path!r} was accepted")
-
-
-async def next_close(ws: AsyncWebSocketTestSession) -> ClientDisconnect:
-    """The close the app sends next (the client's next receive must raise it)."""
-    with pytest.raises(ClientDisconnect) as closed:
-        await ws.receive()
-    return closed.value
-
-
 async def close_of(path: str, the_app: App = app) -> tuple[int, str]:
     """Connect to ``path`` and return the (code, reason) the app closes with, first thing."""
-    async with (
-        AsyncTestClient(the_app, timeout=TIMEOUT) as client,
-        client.websocket_connect(path) as ws,
-    ):
+    async with connected(the_app, path) as ws:
         closed = await next_close(ws)
     return closed.code, closed.reason
 
 
-def errors_logged(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
-    return [r for r in caplog.records if r.levelno >= logging.ERROR]
-
-
 def assert_logged_once(caplog: pytest.LogCaptureFixture, message: str, exc: BaseException) -> None:
     """Exactly one ERROR record, on the "triows" logger, with ``exc`` and its traceback."""
-    (record,) = errors_logged(caplog)
+    (record,) = error_records(caplog)
     assert record.name == "triows"
     assert record.levelno == logging.ERROR
     assert record.getMessage() == message
@@ -196,21 +168,18 @@ def assert_logged_once(caplog: pytest.LogCaptureFixture, message: str, exc: Base
 
 async def test_returning_without_accept_is_a_403(caplog: pytest.LogCaptureFixture) -> None:
     with trio.fail_after(TIMEOUT):
-        denied = await refusal("/out/return-before-accept")
+        denied = await refusal_by(app, "/out/return-before-accept")
     assert (denied.status_code, denied.body) == (403, b"")
-    assert errors_logged(caplog) == []
+    assert error_records(caplog) == []
 
 
 async def test_returning_after_accept_closes_with_1000(caplog: pytest.LogCaptureFixture) -> None:
     with trio.fail_after(TIMEOUT):
-        async with (
-            AsyncTestClient(app, timeout=TIMEOUT) as client,
-            client.websocket_connect("/out/return-after-accept") as ws,
-        ):
+        async with connected(app, "/out/return-after-accept") as ws:
             assert await ws.receive_text() == "hello"
             closed = await next_close(ws)
     assert (closed.code, closed.reason) == (1000, "")
-    assert errors_logged(caplog) == []
+    assert error_records(caplog) == []
 
 
 # -- WebSocketException ------------------------------------------------------------------------
@@ -220,23 +189,20 @@ async def test_websocket_exception_after_accept_closes_with_its_code_and_reason(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     with trio.fail_after(TIMEOUT):
-        async with (
-            AsyncTestClient(app, timeout=TIMEOUT) as client,
-            client.websocket_connect("/out/ws-exception-after-accept") as ws,
-        ):
+        async with connected(app, "/out/ws-exception-after-accept") as ws:
             assert await ws.receive_text() == "about to refuse"
             closed = await next_close(ws)
     assert (closed.code, closed.reason) == (4003, "nope")
-    assert errors_logged(caplog) == []
+    assert error_records(caplog) == []
 
 
 async def test_websocket_exception_before_accept_is_a_403(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     with trio.fail_after(TIMEOUT):
-        denied = await refusal("/out/ws-exception-before-accept")
+        denied = await refusal_by(app, "/out/ws-exception-before-accept")
     assert (denied.status_code, denied.body) == (403, b"")
-    assert errors_logged(caplog) == []
+    assert error_records(caplog) == []
 
 
 async def test_websocket_exception_reason_is_cut_to_123_bytes() -> None:
@@ -251,7 +217,7 @@ async def test_websocket_exception_in_a_background_task_closes_with_its_code(
     with trio.fail_after(TIMEOUT):
         code, reason = await close_of("/out/ws-exception-in-background")
     assert (code, reason) == (4008, "too slow")
-    assert errors_logged(caplog) == []
+    assert error_records(caplog) == []
 
 
 # -- HTTPException -----------------------------------------------------------------------------
@@ -261,7 +227,7 @@ async def test_http_exception_before_accept_is_an_http_denial(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     with trio.fail_after(TIMEOUT):
-        denied = await refusal("/out/http-exception-before-accept")
+        denied = await refusal_by(app, "/out/http-exception-before-accept")
     assert denied.status_code == 401
     assert denied.json() == {"detail": "login first"}
     assert denied.body == b'{"detail":"login first"}'
@@ -270,19 +236,21 @@ async def test_http_exception_before_accept_is_an_http_denial(
         "content-type": "application/json",
         "content-length": str(len(denied.body)),
     }
-    assert errors_logged(caplog) == []
+    assert error_records(caplog) == []
 
 
 async def test_http_exception_without_detail_uses_the_status_phrase() -> None:
     with trio.fail_after(TIMEOUT):
-        denied = await refusal("/out/http-exception-default-detail")
+        denied = await refusal_by(app, "/out/http-exception-default-detail")
     assert denied.status_code == 429
     assert denied.json() == {"detail": "Too Many Requests"}
 
 
 async def test_http_exception_without_the_denial_extension_is_a_403() -> None:
     with trio.fail_after(TIMEOUT):
-        denied = await refusal("/out/http-exception-before-accept", websocket_denial_response=False)
+        denied = await refusal_by(
+            app, "/out/http-exception-before-accept", websocket_denial_response=False
+        )
     assert (denied.status_code, denied.headers, denied.body) == (403, [], b"")
 
 
@@ -328,12 +296,12 @@ async def test_a_crash_after_accept_closes_with_1011_after_the_frames_sent_befor
             async with client.websocket_connect("/out/echo") as ws:
                 await ws.send_text("still here")
                 assert await ws.receive_text() == "still here"
-    assert len(errors_logged(caplog)) == 1
+    assert len(error_records(caplog)) == 1
 
 
 async def test_a_crash_before_accept_is_an_http_500(caplog: pytest.LogCaptureFixture) -> None:
     with trio.fail_after(TIMEOUT):
-        denied = await refusal("/out/crash-before-accept")
+        denied = await refusal_by(app, "/out/crash-before-accept")
     assert denied.status_code == 500
     assert denied.json() == {"detail": "Internal Server Error"}
     assert dict(denied.headers) == {
@@ -353,9 +321,9 @@ async def test_a_crash_before_accept_without_the_denial_extension_is_a_403(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     with trio.fail_after(TIMEOUT):
-        denied = await refusal("/out/crash-before-accept", websocket_denial_response=False)
+        denied = await refusal_by(app, "/out/crash-before-accept", websocket_denial_response=False)
     assert (denied.status_code, denied.body) == (403, b"")
-    assert len(errors_logged(caplog)) == 1
+    assert len(error_records(caplog)) == 1
 
 
 async def test_a_crash_in_a_background_task_closes_with_1011_and_is_logged_once(
@@ -378,13 +346,10 @@ async def test_a_client_leaving_is_not_an_error(
     caplog: pytest.LogCaptureFixture, the_app: App
 ) -> None:
     with trio.fail_after(TIMEOUT):
-        async with (
-            AsyncTestClient(the_app, timeout=TIMEOUT) as client,
-            client.websocket_connect("/out/client-leaves") as ws,
-        ):
+        async with connected(the_app, "/out/client-leaves") as ws:
             assert await ws.receive_text() == "ready"
             await ws.close(4000, "bye")
-    assert errors_logged(caplog) == []
+    assert error_records(caplog) == []
 
 
 # -- DEBUG -------------------------------------------------------------------------------------
@@ -394,10 +359,7 @@ async def test_debug_names_the_exception_in_the_1011_reason(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     with trio.fail_after(TIMEOUT):
-        async with (
-            AsyncTestClient(debug_app, timeout=TIMEOUT) as client,
-            client.websocket_connect("/out/crash-after-accept") as ws,
-        ):
+        async with connected(debug_app, "/out/crash-after-accept") as ws:
             assert [await ws.receive() for _ in range(3)] == [
                 {"type": "websocket.send", "text": "one"},
                 {"type": "websocket.send", "bytes": b"two"},
@@ -405,12 +367,12 @@ async def test_debug_names_the_exception_in_the_1011_reason(
             ]
             closed = await next_close(ws)
     assert (closed.code, closed.reason) == (1011, "RuntimeError: boom")
-    assert len(errors_logged(caplog)) == 1
+    assert len(error_records(caplog)) == 1
 
 
 async def test_debug_names_the_exception_in_the_500_body() -> None:
     with trio.fail_after(TIMEOUT):
-        denied = await refusal("/out/crash-before-accept", debug_app)
+        denied = await refusal_by(debug_app, "/out/crash-before-accept")
     assert denied.status_code == 500
     body = denied.json()
     assert set(body) == {"detail", "traceback"}
@@ -421,7 +383,7 @@ async def test_debug_names_the_exception_in_the_500_body() -> None:
 
 async def test_a_debug_refusal_body_is_not_cut_like_a_close_reason() -> None:
     with trio.fail_after(TIMEOUT):
-        denied = await refusal("/out/crash-long-before-accept", debug_app)
+        denied = await refusal_by(debug_app, "/out/crash-long-before-accept")
     assert denied.status_code == 500
     assert denied.json()["detail"] == "ValueError: " + "y" * 300
 
@@ -444,16 +406,16 @@ async def test_without_debug_the_reason_does_not_leak_the_exception() -> None:
 
 async def test_an_unknown_path_is_a_404_not_a_500(caplog: pytest.LogCaptureFixture) -> None:
     with trio.fail_after(TIMEOUT):
-        denied = await refusal("/out/nowhere")
+        denied = await refusal_by(app, "/out/nowhere")
     assert denied.status_code == 404
     assert denied.body == b'{"detail":"Not Found"}'
     assert dict(denied.headers) == {"content-type": "application/json", "content-length": "22"}
-    assert errors_logged(caplog) == []
+    assert error_records(caplog) == []
 
 
 async def test_an_unknown_path_without_the_denial_extension_is_a_403() -> None:
     with trio.fail_after(TIMEOUT):
-        denied = await refusal("/out/nowhere", websocket_denial_response=False)
+        denied = await refusal_by(app, "/out/nowhere", websocket_denial_response=False)
     assert (denied.status_code, denied.body) == (403, b"")
 
 
@@ -500,7 +462,7 @@ async def test_cancelling_the_connection_ends_the_handler_and_its_background_tas
             await background_stopped.wait()
             (websocket,) = kept
             # Cancelling the scope ends the client too, whose goodbye may arrive first; the
-            # 1001 close of a live server's shutdown is tested in tests/test_server.py.
+            # 1001 close of a live server's shutdown is tested in tests/test_live.py.
             ended = (websocket.connection_state, websocket.close_code, websocket.close_reason)
             assert ended in (
                 (WebSocketState.CLOSED, 1001, "server shutting down"),
@@ -510,7 +472,7 @@ async def test_cancelling_the_connection_ends_the_handler_and_its_background_tas
             # The app serves new connections.
             async with client.websocket_connect("/long") as ws:
                 assert await ws.receive_text() == "ready"
-    assert errors_logged(caplog) == []
+    assert error_records(caplog) == []
 
 
 # -- admit: the browser's Origin, before anything else --------------------------------------

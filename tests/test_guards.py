@@ -9,12 +9,11 @@ ran at all.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
 import trio
+from support import TIMEOUT, client_for, error_records, refusal
 
 from triows import (
     App,
@@ -34,10 +33,7 @@ from triows import (
     injectable,
     ws_route,
 )
-from triows.testing import AsyncTestClient, Test, TestClient, WebSocketDenied
-
-#: Seconds any one test may take; also the clients' receive/handshake timeout.
-TIMEOUT = 3
+from triows.testing import AsyncTestClient, Test, TestClient
 
 WELCOME = "Welcome {} to our live support room!\nHow can we help you?"
 FORBIDDEN = b'{"detail":"Forbidden"}'
@@ -86,32 +82,10 @@ class AllowingMyGuard(MyGuard):
 # -- helpers ---------------------------------------------------------------------------------------
 
 
-@asynccontextmanager
-async def serve(app: App, **client_kwargs: Any) -> AsyncIterator[AsyncTestClient]:
-    """An in-process client on ``app``, the whole block bounded by ``TIMEOUT``."""
-    with trio.fail_after(TIMEOUT):
-        async with AsyncTestClient(app, timeout=TIMEOUT, **client_kwargs) as client:
-            yield client
-
-
-async def refusal(client: AsyncTestClient, path: str, **kwargs: Any) -> WebSocketDenied:
-    """The ``WebSocketDenied`` a handshake to ``path`` ends with."""
-    try:
-        async with client.websocket_connect(path, **kwargs):
-            pass
-    except WebSocketDenied as denied:
-        return denied
-    raise AssertionError(f"the handshake to {path!r} was accepted")
-
-
 async def welcome(client: AsyncTestClient, path: str, **kwargs: Any) -> str:
     """The first text message of an accepted connection to ``path``."""
     async with client.websocket_connect(path, **kwargs) as ws:
         return await ws.receive_text()
-
-
-def problems_logged(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
-    return [record for record in caplog.records if record.levelno >= logging.WARNING]
 
 
 class Recording(GuardCanActivate):
@@ -178,7 +152,7 @@ async def test_guide_guard_refuses_the_handshake_with_403(
         assert refused.headers == FORBIDDEN_HEADERS
         assert refused.body == FORBIDDEN
         assert refused.json() == {"detail": "Forbidden"}
-    assert problems_logged(caplog) == []  # a refusal is not a server error
+    assert error_records(caplog, logging.WARNING) == []  # a refusal is not a server error
 
 
 async def test_guide_guard_that_passes_lets_john_and_ellar_in(
@@ -227,7 +201,7 @@ async def test_guards_above_and_below_ws_route(caplog: pytest.LogCaptureFixture)
             await websocket.accept()
             await websocket.send_text("welcome")
 
-    async with serve(App(controllers=[OrderController])) as client:
+    async with client_for(App(controllers=[OrderController])) as client:
         below = await refusal(client, "/below")
         above = await refusal(client, "/above")
         assert await welcome(client, "/open") == "welcome"
@@ -238,7 +212,7 @@ async def test_guards_above_and_below_ws_route(caplog: pytest.LogCaptureFixture)
             FORBIDDEN,
         )
     assert calls == ["below", "above", "handler"]
-    assert problems_logged(caplog) == []
+    assert error_records(caplog, logging.WARNING) == []
 
 
 async def test_guards_on_the_controller_class_above_and_below_controller() -> None:
@@ -263,7 +237,7 @@ async def test_guards_on_the_controller_class_above_and_below_controller() -> No
         async def ws(self) -> None:
             calls.append("handler")
 
-    async with serve(App(controllers=[AboveController, BelowController])) as client:
+    async with client_for(App(controllers=[AboveController, BelowController])) as client:
         above = await refusal(client, "/above/ws")
         below = await refusal(client, "/below/ws")
         response = await client.get("/above/http")
@@ -275,7 +249,7 @@ async def test_guards_on_the_controller_class_above_and_below_controller() -> No
 async def test_global_guards_apply_to_every_route() -> None:
     calls: list[str] = []
     app = App(controllers=[open_controller(calls)], guards=[Recording("global", calls, False)])
-    async with serve(app) as client:
+    async with client_for(app) as client:
         denied = await refusal(client, "/ws")
         response = await client.get("/http")
     assert (denied.status_code, denied.body) == (403, FORBIDDEN)
@@ -305,7 +279,7 @@ async def test_guards_run_global_then_controller_then_handler() -> None:
 
     app = App(controllers=[LayeredController], guards=[Recording("global", calls)])
     order = ["global", "controller 1", "controller 2", "handler 1", "handler 2", "handler"]
-    async with serve(app) as client:
+    async with client_for(app) as client:
         assert await welcome(client, "/ws") == "welcome"
         assert calls == order
         calls.clear()
@@ -318,7 +292,7 @@ async def test_a_handler_guard_never_drops_the_global_one() -> None:
     calls: list[str] = []
     controller = open_controller(calls, Recording("handler guard", calls, allow=True))
     app = App(controllers=[controller], guards=[Recording("global", calls, allow=False)])
-    async with serve(app) as client:
+    async with client_for(app) as client:
         denied = await refusal(client, "/ws")
         response = await client.get("/http")
     assert (denied.status_code, denied.body) == (403, FORBIDDEN)
@@ -338,7 +312,7 @@ async def test_the_first_refusing_guard_stops_the_chain() -> None:
             calls.append("handler")
 
     app = App(controllers=[StoppingController], guards=[Recording("global", calls)])
-    async with serve(app) as client:
+    async with client_for(app) as client:
         denied = await refusal(client, "/ws")
     assert (denied.status_code, denied.body) == (403, FORBIDDEN)
     assert calls == ["global", "controller"]
@@ -352,7 +326,7 @@ async def test_guard_raising_http_exception_sets_status_headers_and_detail(
 ) -> None:
     calls: list[str] = []
     exc = HTTPException(401, "token required", headers={"WWW-Authenticate": "Bearer"})
-    async with serve(App(controllers=[open_controller(calls, Raising(exc, calls))])) as client:
+    async with client_for(App(controllers=[open_controller(calls, Raising(exc, calls))])) as client:
         denied = await refusal(client, "/ws")
         response = await client.get("/http")
     assert denied.status_code == 401
@@ -367,7 +341,7 @@ async def test_guard_raising_http_exception_sets_status_headers_and_detail(
     assert response.headers["content-type"] == "application/json"
     assert response.json() == {"detail": "token required"}
     assert calls == ["raising", "raising"]  # the handler never ran
-    assert problems_logged(caplog) == []
+    assert error_records(caplog, logging.WARNING) == []
 
 
 async def test_guard_raising_anything_else_is_a_500_logged_once(
@@ -377,10 +351,10 @@ async def test_guard_raising_anything_else_is_a_500_logged_once(
     boom = RuntimeError("guard broke")
     broken = open_controller(calls, Raising(boom, calls), prefix="/broken")
     healthy = open_controller(calls, prefix="/healthy")
-    async with serve(App(controllers=[broken, healthy])) as client:
+    async with client_for(App(controllers=[broken, healthy])) as client:
         denied = await refusal(client, "/broken/ws")
         assert calls == ["raising"]  # never accepted: the handler did not run
-        (record,) = problems_logged(caplog)
+        (record,) = error_records(caplog, logging.WARNING)
         # The app keeps serving, that route included.
         assert await welcome(client, "/healthy/ws") == "welcome"
         again = await refusal(client, "/broken/ws")
@@ -398,7 +372,7 @@ async def test_guard_raising_anything_else_is_a_500_logged_once(
     assert "in can_activate" in formatted
     assert formatted.endswith("RuntimeError: guard broke")
     assert calls == ["raising", "handler", "raising"]
-    assert len(problems_logged(caplog)) == 2  # once per failed connection
+    assert len(error_records(caplog, logging.WARNING)) == 2  # once per failed connection
 
 
 async def test_guard_raising_on_http_is_a_500_logged_once(
@@ -406,10 +380,12 @@ async def test_guard_raising_on_http_is_a_500_logged_once(
 ) -> None:
     calls: list[str] = []
     boom = LookupError("no such user")
-    async with serve(App(controllers=[open_controller(calls, Raising(boom, calls))])) as client:
+    async with client_for(
+        App(controllers=[open_controller(calls, Raising(boom, calls))])
+    ) as client:
         response = await client.get("/http")
     assert (response.status_code, response.json()) == (500, SERVER_ERROR)
-    (record,) = problems_logged(caplog)
+    (record,) = error_records(caplog, logging.WARNING)
     assert (record.name, record.levelno, record.getMessage()) == (
         "triows",
         logging.ERROR,
@@ -429,7 +405,7 @@ async def test_guard_refusals_without_the_denial_extension_are_a_plain_403() -> 
             open_controller(calls, unauthorized, prefix="/unauthorized"),
         ]
     )
-    async with serve(app, websocket_denial_response=False) as client:
+    async with client_for(app, websocket_denial_response=False) as client:
         refused = await refusal(client, "/refuse/ws")
         unauthenticated = await refusal(client, "/unauthorized/ws")
     for denied in (refused, unauthenticated):
@@ -440,7 +416,7 @@ async def test_guard_refusals_without_the_denial_extension_are_a_plain_403() -> 
 async def test_http_guard_refusal_is_403_json() -> None:
     calls: list[str] = []
     app = App(controllers=[open_controller(calls, Recording("guard", calls, allow=False))])
-    async with serve(app) as client:
+    async with client_for(app) as client:
         response = await client.get("/http")
     assert response.status_code == 403
     assert response.headers["content-type"] == "application/json"
@@ -467,7 +443,7 @@ async def test_guards_run_before_parameters_are_validated(allow: bool, status: i
         async def http(self, count: int = Query()) -> None:
             calls.append("handler")
 
-    async with serve(App(controllers=[CountController])) as client:
+    async with client_for(App(controllers=[CountController])) as client:
         denied = await refusal(client, "/ws?count=many")
         response = await client.get("/http?count=many")
     assert denied.status_code == response.status_code == status
@@ -493,7 +469,7 @@ async def test_guard_runs_once_per_connection_not_per_message() -> None:
             async for text in websocket.iter_text():
                 await websocket.send_text(text.upper())
 
-    async with serve(App(controllers=[EchoController])) as client:
+    async with client_for(App(controllers=[EchoController])) as client:
         async with client.websocket_connect("/ws") as ws:
             for word in ("one", "two", "three"):
                 await ws.send_text(word)
@@ -537,7 +513,7 @@ async def test_guard_reads_the_handshake_before_accept() -> None:
             await websocket.send_text(f"room {room}")
 
     headers = {"x-token": "secret", "cookie": "session=abc; theme=dark"}
-    async with serve(App(controllers=[RoomController])) as client:
+    async with client_for(App(controllers=[RoomController])) as client:
         assert await welcome(client, "/ws?room=42", headers=headers) == "room 42"
         denied = await refusal(client, "/ws?room=7", headers={"x-token": "guess"})
     assert (denied.status_code, denied.body) == (403, FORBIDDEN)
@@ -563,11 +539,11 @@ async def test_guard_cannot_accept_the_connection(caplog: pytest.LogCaptureFixtu
         async def ws(self) -> None:
             calls.append("handler")
 
-    async with serve(App(controllers=[AcceptController])) as client:
+    async with client_for(App(controllers=[AcceptController])) as client:
         denied = await refusal(client, "/ws")
     assert (denied.status_code, denied.json()) == (500, SERVER_ERROR)
     assert calls == []
-    (record,) = problems_logged(caplog)
+    (record,) = error_records(caplog, logging.WARNING)
     assert (
         record.getMessage()
         == "websocket handler AcceptController.ws failed (/ws from testclient:50000)"
@@ -607,7 +583,7 @@ async def test_guard_gets_the_execution_context_of_the_call() -> None:
         async def http(self) -> dict[str, bool]:
             return {"same": self.context is seen[-1]}
 
-    async with serve(App(controllers=[ContextController])) as client:
+    async with client_for(App(controllers=[ContextController])) as client:
         async with client.websocket_connect("/ctx/ws") as ws:
             assert await ws.receive_json() == {"same": True}
         response = await client.get("/ctx/http")
@@ -687,7 +663,7 @@ async def test_guard_classes_need_not_be_injectable_and_keep_their_scope(
 
     guard = PlainGuard if scope is None else injectable(scope=scope)(PlainGuard)
     calls: list[str] = []
-    async with serve(App(controllers=[open_controller(calls)], guards=[guard])) as client:
+    async with client_for(App(controllers=[open_controller(calls)], guards=[guard])) as client:
         assert await welcome(client, "/ws") == "welcome"
         assert (await client.get("/http")).text == "welcome"
         assert await welcome(client, "/ws") == "welcome"
@@ -739,7 +715,7 @@ async def test_guard_constructor_dependencies_are_injected() -> None:
 
     store = TokenStore(frozenset({"secret"}))
     app = App(controllers=[TokenController], providers=[Provider(TokenStore, use_value=store)])
-    async with serve(app) as client:
+    async with client_for(app) as client:
         assert await welcome(client, "/ws", headers={"x-token": "secret"}) == "welcome"
         denied = await refusal(client, "/ws", headers={"x-token": "guess"})
     assert (denied.status_code, denied.body) == (403, FORBIDDEN)

@@ -14,6 +14,7 @@ from typing import Any
 import pydantic_core
 import pytest
 import trio
+from support import error_records
 
 from triows import (
     App,
@@ -73,10 +74,6 @@ async def asgi_request(
     assert (start["type"], body["type"]) == ("http.response.start", "http.response.body")
     headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in start["headers"]}
     return start["status"], headers, body["body"]
-
-
-def error_records(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
-    return [record for record in caplog.records if record.levelno >= logging.ERROR]
 
 
 # -- Request -------------------------------------------------------------------------------------

@@ -20,6 +20,7 @@ import pydantic
 import pytest
 import trio
 from live import Scenario, open_websocket, run_in_process, run_live, serve
+from support import error_records
 
 from triows import (
     App,
@@ -394,10 +395,6 @@ async def harness() -> AsyncIterator[Harness]:
         yield Harness(client, recorder)
 
 
-def server_errors(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
-    return [r for r in caplog.records if r.levelno >= logging.ERROR]
-
-
 # -- the error table, in-process and over hypercorn ---------------------------------------------
 
 ACCEPTED = ("accepted", None)
@@ -546,7 +543,7 @@ def logged_failures(caplog: pytest.LogCaptureFixture) -> list[tuple[str, str]]:
     """Each failure's logger and message, without where it happened (the client's port)."""
     where = re.compile(r" \(/t/\w+ from (testclient:50000|127\.0\.0\.1:\d+)\)$")
     found = []
-    for record in server_errors(caplog):
+    for record in error_records(caplog):
         message = record.getMessage()
         assert where.search(message), message
         found.append((record.name, where.sub("", message)))
@@ -607,7 +604,7 @@ async def test_a_handler_failure_is_logged_once_with_its_traceback(
                 await ws.receive_text()
     assert (closed.value.code, closed.value.reason) == (1011, "Internal Server Error")
     assert harness.recorder.ends_so_far() == [1011]
-    failures = server_errors(caplog)
+    failures = error_records(caplog)
     assert len(failures) == 1
     record = failures[0]
     assert (record.name, record.levelname) == ("triows", "ERROR")
@@ -657,7 +654,7 @@ async def test_client_mistakes_are_not_logged_as_errors(
                 closed = await closing(ws)
             assert (closed.code, closed.reason) == (code, reason), (path, frame)
     assert harness.recorder.ends_so_far() == [code for _, _, code, _ in mistakes]
-    assert server_errors(caplog) == []
+    assert error_records(caplog) == []
 
 
 async def test_a_frame_with_neither_text_nor_bytes_is_unsupported_data(harness: Harness) -> None:

@@ -7,17 +7,17 @@ hypercorn with real time.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 import pytest
+import support
 import trio
 import trio.testing
 
 from triows import App, Controller, ControllerBase, WebSocket, WebSocketDisconnect, ws_route
 from triows._timers import GRID, Timers
-from triows.testing import AsyncTestClient, AsyncWebSocketTestSession
+from triows.testing import AsyncWebSocketTestSession
 
 #: The idle timeout of the routes here, in (mock) seconds.
 IDLE = 60.0
@@ -43,15 +43,11 @@ def make_app(ends: list[tuple[float, int | None, str]], **config: Any) -> App:
     return App(controllers=[Live], config={"WEBSOCKET_IDLE_TIMEOUT": IDLE, **config})
 
 
-@asynccontextmanager
-async def connected(
+def connected(
     app: App, path: str = "/echo", *, lifespan: bool = True
-) -> AsyncIterator[AsyncWebSocketTestSession]:
-    async with (
-        AsyncTestClient(app, timeout=1000, lifespan=lifespan) as client,
-        client.websocket_connect(path) as ws,
-    ):
-        yield ws
+) -> AbstractAsyncContextManager[AsyncWebSocketTestSession]:
+    """A session on ``app`` whose client waits (mock) minutes for a message."""
+    return support.connected(app, path, client_timeout=1000, lifespan=lifespan)
 
 
 @pytest.mark.parametrize("lifespan", [True, False])

@@ -14,23 +14,17 @@ from typing import Any
 import pytest
 import trio
 import trio.testing
+from support import TIMEOUT, connected, route_app
 
 from triows import (
-    App,
-    Controller,
-    ControllerBase,
     OutboxPolicy,
     WebSocket,
     WebSocketDisconnect,
     WebSocketState,
     WebSocketStateError,
-    ws_route,
 )
 from triows._outbox import Outbox
 from triows._settings import Outbox as Policy
-from triows.testing import AsyncTestClient, AsyncWebSocketTestSession
-
-TIMEOUT = 3
 
 
 class FakeConnection:
@@ -208,17 +202,6 @@ async def test_the_end_fails_the_awaited_sends() -> None:
 # -- through an app --------------------------------------------------------------------------
 
 
-@asynccontextmanager
-async def connected(handler: Any, **route: Any) -> AsyncIterator[AsyncWebSocketTestSession]:
-    controller = type("PushController", (ControllerBase,), {"h": ws_route("/ws", **route)(handler)})
-    app = App(controllers=[Controller("")(controller)])
-    async with (
-        AsyncTestClient(app, timeout=TIMEOUT) as client,
-        client.websocket_connect("/ws") as ws,
-    ):
-        yield ws
-
-
 async def test_pushes_and_awaited_sends_arrive_in_the_order_given() -> None:
     async def handler(self: Any, websocket: WebSocket) -> None:
         await websocket.accept()
@@ -230,7 +213,7 @@ async def test_pushes_and_awaited_sends_arrive_in_the_order_given() -> None:
         websocket.push_text("6")  # pushed just before returning: still delivered, then 1000
 
     with trio.fail_after(TIMEOUT):
-        async with connected(handler) as ws:
+        async with connected(route_app(handler)) as ws:
             got = [await ws.receive() for _ in range(6)]
             with pytest.raises(WebSocketDisconnect) as closed:
                 await ws.receive()
@@ -251,7 +234,9 @@ async def test_a_burst_over_the_limit_closes_a_slow_consumer_with_1013() -> None
 
     over = "more than 4 messages queued"
     with trio.fail_after(TIMEOUT):
-        async with connected(handler, outbox=OutboxPolicy(max_messages=4)) as ws:
+        async with connected(
+            route_app(handler, route={"outbox": OutboxPolicy(max_messages=4)})
+        ) as ws:
             with pytest.raises(WebSocketDisconnect) as closed:
                 await ws.receive()  # what was queued is dropped: the close comes first
     assert (closed.value.code, closed.value.reason) == (1013, "slow consumer: " + over)
@@ -270,7 +255,7 @@ async def test_push_needs_an_accepted_connection_of_an_app() -> None:
         assert websocket.push_text("too late") is False
 
     with trio.fail_after(TIMEOUT):
-        async with connected(handler) as ws:
+        async with connected(route_app(handler)) as ws:
             with pytest.raises(WebSocketDisconnect):
                 await ws.receive()
 
@@ -295,7 +280,7 @@ async def test_a_push_after_the_handler_ended_is_refused_not_raised() -> None:
         kept.append(websocket)
 
     with trio.fail_after(TIMEOUT):
-        async with connected(handler) as ws:
+        async with connected(route_app(handler)) as ws:
             with pytest.raises(WebSocketDisconnect):
                 await ws.receive()
     websocket = kept[0]

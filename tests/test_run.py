@@ -20,7 +20,7 @@ import httpx
 import pytest
 import trio
 import trio_websocket
-from live import SERVER_TIMEOUT, command, open_websocket
+from live import SERVER_TIMEOUT, Server, close_reason, command, open_websocket
 from wsproto.extensions import PerMessageDeflate
 
 import triows.testing
@@ -48,14 +48,7 @@ def triows_run(*flags: str, target: str = TARGET) -> list[str]:
     return [sys.executable, "-m", "triows", "run", target, "--port", "0", *flags]
 
 
-class At:
-    """Where a server listens, as ``live.open_websocket`` wants it."""
-
-    def __init__(self, url: str) -> None:
-        self.port = int(url.rsplit(":", 1)[1])
-
-
-async def crash(at: At) -> int:
+async def crash(at: Server) -> int:
     """Open ``/r/crash``, whose handler raises after accept: the client's port, once closed."""
     crashed = await RawClient.connect("127.0.0.1", at.port, "/r/crash")
     try:
@@ -80,15 +73,13 @@ async def test_sigterm_tells_every_client_at_once_and_exits_within_the_drain_tim
         async with command(triows_run("--drain-timeout", str(drain), "--no-access-log"), ROOT) as (
             server
         ):
-            at = At(await server.url())
+            at = Server(await server.url())
 
             async def client(path: str, task_status: trio.TaskStatus[None]) -> None:
                 async with open_websocket(at, path) as ws:
                     assert await ws.get_message() == "ready"
                     task_status.started()
-                    with pytest.raises(trio_websocket.ConnectionClosed) as closed:
-                        await ws.get_message()
-                    reason = closed.value.reason
+                    reason = await close_reason(ws)
                     closes.append((path, trio.current_time(), reason.code, reason.reason or ""))
 
             async with trio.open_nursery() as clients:
@@ -126,13 +117,11 @@ async def test_sigterm_tells_every_client_at_once_and_exits_within_the_drain_tim
 async def test_ctrl_c_drains_like_sigterm_and_a_second_one_exits_at_once() -> None:
     with trio.fail_after(TIMEOUT):
         async with command(triows_run("--no-access-log"), ROOT) as server:
-            at = At(await server.url())
+            at = Server(await server.url())
             async with open_websocket(at, "/r/slow-finally") as ws:
                 assert await ws.get_message() == "ready"
                 server.process.send_signal(signal.SIGINT)
-                with pytest.raises(trio_websocket.ConnectionClosed) as closed:
-                    await ws.get_message()
-                assert closed.value.reason.code == 1012
+                assert (await close_reason(ws)).code == 1012
             # The handler's cleanup takes a second: a second Ctrl-C does not wait for it.
             server.process.send_signal(signal.SIGINT)
             again = trio.current_time()
@@ -152,15 +141,13 @@ async def test_plain_hypercorn_drains_too_within_its_graceful_timeout() -> None:
     closes: list[tuple[int, str]] = []
     with trio.fail_after(TIMEOUT):
         async with command(args, ROOT) as server:
-            at = At(await server.url())
+            at = Server(await server.url())
             async with open_websocket(at, "/r/hold") as ws:
                 assert await ws.get_message() == "ready"
                 server.process.send_signal(signal.SIGTERM)
                 signalled = trio.current_time()
-                with pytest.raises(trio_websocket.ConnectionClosed) as closed:
-                    await ws.get_message()
+                reason = await close_reason(ws)
                 told = trio.current_time() - signalled
-                reason = closed.value.reason
                 closes.append((reason.code, reason.reason or ""))
             await server.process.wait()
     assert closes == [(1012, "server shutting down")]
@@ -211,7 +198,7 @@ async def test_workers_2_runs_two_workers_that_each_drain() -> None:
             # the slower one must still get its drain (not a second signal that ends it).
             async with trio.open_nursery() as clients:
                 for _ in range(6):
-                    clients.start_soon(_hold_until_closed, At(url), "/r/slow-finally")
+                    clients.start_soon(_hold_until_closed, Server(url), "/r/slow-finally")
                 await server.wait_for("^ready$", "stdout", count=6, within=10)
                 server.process.send_signal(signal.SIGTERM)
                 await server.process.wait()
@@ -222,7 +209,7 @@ async def test_workers_2_runs_two_workers_that_each_drain() -> None:
     assert sorted(lines) == ["finally slow 1012"] * 6 + ["ready"] * 6, server.text("stdout")
 
 
-async def _hold_until_closed(at: At, path: str) -> None:
+async def _hold_until_closed(at: Server, path: str) -> None:
     async with open_websocket(at, path) as ws:
         assert await ws.get_message() == "ready"
         with pytest.raises(trio_websocket.ConnectionClosed):
@@ -306,7 +293,7 @@ async def test_a_handler_error_is_printed_once_with_route_and_client(runner: str
         args = triows_run("--no-access-log")
     with trio.fail_after(TIMEOUT):
         async with command(args, ROOT) as server:
-            at = At(await server.url())
+            at = Server(await server.url())
             # A client's mistake first: answered with its close code, not logged as an error.
             mistaken = await RawClient.connect("127.0.0.1", at.port, "/r/note")
             try:
@@ -337,7 +324,7 @@ async def test_the_logging_pages_log_config_works_with_triows_run(tmp_path: Path
     flags = ("--log-config", f"json:{tmp_path / 'logging.json'}", "--no-access-log")
     with trio.fail_after(TIMEOUT):
         async with command(triows_run(*flags), ROOT) as server:
-            at = At(await server.url())
+            at = Server(await server.url())
             await crash(at)
             line = (await server.wait_for(r"^.* ERROR triows: websocket handler .*$"))[0]
     assert re.match(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} ERROR triows: ", line), line
@@ -361,7 +348,7 @@ async def test_an_app_that_configures_logging_keeps_its_own(tmp_path: Path) -> N
         async with command([*triows_run(target="logged:app"), "--no-access-log"], tmp_path) as (
             server
         ):
-            at = At(await server.url())
+            at = Server(await server.url())
             await crash(at)
             await server.wait_for("RuntimeError: boom from the crash route")
     log = server.text()
@@ -397,7 +384,7 @@ async def test_a_write_stuck_on_a_client_that_stopped_reading_is_released() -> N
         async with command(triows_run("--tcp-user-timeout", "1", "--no-access-log"), ROOT) as (
             server
         ):
-            at = At(await server.url())
+            at = Server(await server.url())
             stalled = await RawClient.connect("127.0.0.1", at.port, "/r/flood", receive_buffer=4096)
             try:
                 started = trio.current_time()

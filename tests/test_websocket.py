@@ -8,11 +8,9 @@ what it saw into a list the test inspects once the connection is over. A few tes
 from __future__ import annotations
 
 import gc
-import logging
 import uuid
 import warnings
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +20,7 @@ import pytest
 import trio
 import trio.testing
 from live import all_tasks
+from support import TIMEOUT, connected, error_records, next_close, refusal_by, route_app
 
 import triows
 import triows._state
@@ -38,53 +37,12 @@ from triows import (
 )
 from triows._timers import GRID
 from triows.datastructures import URL
-from triows.testing import AsyncTestClient, AsyncWebSocketTestSession, TestClient, WebSocketDenied
-
-#: Seconds any one test may take; also the clients' receive/handshake timeout.
-TIMEOUT = 3
+from triows.testing import AsyncTestClient, AsyncWebSocketTestSession, TestClient
 
 NOT_ACCEPTED = "; call 'await websocket.accept()' first"
 
-Handler = Callable[..., Awaitable[None]]
-
 
 # -- helpers -----------------------------------------------------------------------------------
-
-
-def make_app(handler: Handler, path: str = "/ws", **app_kwargs: Any) -> App:
-    """An App whose one route is ``handler`` (``async def handler(self, websocket: WebSocket)``)."""
-    controller = type("WSController", (ControllerBase,), {"handler": ws_route(path)(handler)})
-    return App(controllers=[Controller("")(controller)], **app_kwargs)
-
-
-@asynccontextmanager
-async def connect(
-    app: App, path: str = "/ws", **kwargs: Any
-) -> AsyncIterator[AsyncWebSocketTestSession]:
-    """One client and one websocket session on ``app``."""
-    async with (
-        AsyncTestClient(app, timeout=TIMEOUT) as client,
-        client.websocket_connect(path, **kwargs) as ws,
-    ):
-        yield ws
-
-
-async def refusal(app: App, path: str = "/ws", **client_kwargs: Any) -> WebSocketDenied:
-    """The ``WebSocketDenied`` a handshake to ``path`` ends with."""
-    async with AsyncTestClient(app, timeout=TIMEOUT, **client_kwargs) as client:
-        try:
-            async with client.websocket_connect(path):
-                pass
-        except WebSocketDenied as denied:
-            return denied
-    raise AssertionError(f"the handshake to {path!r} was accepted")
-
-
-async def next_close(ws: AsyncWebSocketTestSession) -> WebSocketDisconnect:
-    """The close the app sends next (the client's next receive must raise it)."""
-    with pytest.raises(WebSocketDisconnect) as closed:
-        await ws.receive()
-    return closed.value
 
 
 async def failure_of(awaitable: Awaitable[Any]) -> Exception | None:
@@ -94,10 +52,6 @@ async def failure_of(awaitable: Awaitable[Any]) -> Exception | None:
     except Exception as exc:
         return exc
     return None
-
-
-def error_records(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
-    return [r for r in caplog.records if r.levelno >= logging.ERROR]
 
 
 class FakeASGI:
@@ -142,7 +96,7 @@ async def test_accept_agrees_on_the_subprotocol_and_sends_extra_headers() -> Non
         await websocket.send_text("hi")
 
     with trio.fail_after(TIMEOUT):
-        async with connect(make_app(handler), subprotocols=["a", "b"]) as ws:
+        async with connected(route_app(handler), subprotocols=["a", "b"]) as ws:
             assert ws.accepted_subprotocol == "b"
             assert ws.extra_headers == [(b"x-server", b"triows"), (b"x-other", b"1")]
             assert await ws.receive_text() == "hi"
@@ -157,7 +111,7 @@ async def test_accept_without_subprotocol_and_with_header_pairs() -> None:
         await websocket.close()
 
     with trio.fail_after(TIMEOUT):
-        async with connect(make_app(handler), subprotocols=["a"]) as ws:
+        async with connected(route_app(handler), subprotocols=["a"]) as ws:
             assert ws.accepted_subprotocol is None
             assert ws.extra_headers == [(b"set-cookie", b"a=1"), (b"set-cookie", b"b=2")]
             assert (await next_close(ws)).code == 1000
@@ -171,7 +125,7 @@ async def test_accepting_a_subprotocol_the_client_did_not_offer_is_a_value_error
         errors.append(await failure_of(websocket.accept("a")))  # still CONNECTING: works
 
     with trio.fail_after(TIMEOUT):
-        async with connect(make_app(handler), subprotocols=["a", "b"]) as ws:
+        async with connected(route_app(handler), subprotocols=["a", "b"]) as ws:
             assert ws.accepted_subprotocol == "a"
     error, ok = errors
     assert isinstance(error, ValueError)
@@ -189,7 +143,7 @@ async def test_accepting_twice_names_the_expected_and_actual_state() -> None:
         await websocket.send_text("still open")
 
     with trio.fail_after(TIMEOUT):
-        async with connect(make_app(handler)) as ws:
+        async with connected(route_app(handler)) as ws:
             assert await ws.receive_text() == "still open"
     twice, deny = errors
     assert isinstance(twice, WebSocketStateError)
@@ -206,7 +160,7 @@ async def test_accept_after_closing_before_accept_is_a_state_error() -> None:
         errors.append(await failure_of(websocket.accept()))
 
     with trio.fail_after(TIMEOUT):
-        denied = await refusal(make_app(handler))
+        denied = await refusal_by(route_app(handler))
     assert denied.status_code == 403
     (error,) = errors
     assert isinstance(error, WebSocketStateError)
@@ -233,7 +187,7 @@ async def test_send_and_receive_before_accept_are_state_errors() -> None:
         await websocket.send_text("accepted")
 
     with trio.fail_after(TIMEOUT):
-        async with connect(make_app(handler)) as ws:
+        async with connected(route_app(handler)) as ws:
             assert await ws.receive_text() == "accepted"
     assert first == [{"type": "websocket.connect"}]
     assert all(isinstance(e, WebSocketStateError) for e in errors), errors
@@ -255,7 +209,7 @@ async def test_send_after_the_app_closed_is_a_state_error() -> None:
         errors.append(await failure_of(websocket.receive_text()))
 
     with trio.fail_after(TIMEOUT):
-        async with connect(make_app(handler)) as ws:
+        async with connected(route_app(handler)) as ws:
             closed = await next_close(ws)
             assert (closed.code, closed.reason) == (4001, "go away")
     *sends, receive = errors
@@ -282,7 +236,7 @@ async def test_send_after_the_peer_disconnected_raises_its_disconnect() -> None:
         states.append((websocket.connection_state, websocket.close_code, websocket.close_reason))
 
     with trio.fail_after(TIMEOUT):
-        async with connect(make_app(handler)) as ws:
+        async with connected(route_app(handler)) as ws:
             assert await ws.receive_text() == "ready"
             await ws.close(4000, "bye")
     assert all(isinstance(e, WebSocketDisconnect) for e in errors), errors
@@ -301,7 +255,7 @@ async def test_client_close_code_and_reason_reach_the_handler() -> None:
             seen.append(exc)
 
     with trio.fail_after(TIMEOUT):
-        async with connect(make_app(handler)) as ws:
+        async with connected(route_app(handler)) as ws:
             await ws.close(4000, "bye")
     assert [(e.code, e.reason) for e in seen] == [(4000, "bye")]
 
@@ -338,7 +292,7 @@ async def test_send_methods_deliver_exact_frames() -> None:
         {"type": "websocket.send", "text": f'{{"id":"{uid}"}}'},
     ]
     with trio.fail_after(TIMEOUT):
-        async with connect(make_app(handler)) as ws:
+        async with connected(route_app(handler)) as ws:
             assert [await ws.receive() for _ in expected] == expected
             assert (await next_close(ws)).code == 1000
 
@@ -353,7 +307,7 @@ async def test_send_methods_reject_the_wrong_type() -> None:
         await websocket.send_text("after")
 
     with trio.fail_after(TIMEOUT):
-        async with connect(make_app(handler)) as ws:
+        async with connected(route_app(handler)) as ws:
             assert await ws.receive() == {"type": "websocket.send", "text": "after"}
     assert [(type(e), str(e)) for e in errors] == [
         (TypeError, "send_text() takes str, got bytes"),
@@ -378,7 +332,7 @@ async def test_receive_methods_return_what_the_client_sent() -> None:
         await websocket.send_text("done")
 
     with trio.fail_after(TIMEOUT):
-        async with connect(make_app(handler)) as ws:
+        async with connected(route_app(handler)) as ws:
             await ws.send_text("héllo")
             await ws.send_bytes(b"\x00\x01")
             await ws.send_json({"k": [1, "two"]})
@@ -406,7 +360,7 @@ async def test_receive_returns_the_disconnect_message_once_then_refuses() -> Non
         got.append(await failure_of(websocket.receive()))
 
     with trio.fail_after(TIMEOUT):
-        async with connect(make_app(handler)) as ws:
+        async with connected(route_app(handler)) as ws:
             await ws.close(4000, "bye")
     message, state, error = got
     assert message == {"type": "websocket.disconnect", "code": 4000, "reason": "bye"}
@@ -439,7 +393,7 @@ async def test_iterators_end_cleanly_when_the_client_closes(
         ended.append((websocket.connection_state, websocket.close_code))
 
     with trio.fail_after(TIMEOUT):
-        async with connect(make_app(handler)) as ws:
+        async with connected(route_app(handler)) as ws:
             for message in messages:
                 if method == "iter_text":
                     await ws.send_text(message)
@@ -468,7 +422,7 @@ async def test_leaving_an_iterator_early_leaves_no_unfinished_generator() -> Non
 
     with warnings.catch_warnings(record=True) as caught, trio.fail_after(TIMEOUT):
         warnings.simplefilter("always")
-        async with connect(make_app(handler)) as ws:
+        async with connected(route_app(handler)) as ws:
             await ws.send_text("a")
             await ws.send_text("quit")
             closed = await next_close(ws)
@@ -514,7 +468,7 @@ async def test_a_wrong_frame_closes_with_a_code_and_reason_and_logs_nothing(
         await websocket.send_text("should not get here")
 
     with trio.fail_after(TIMEOUT):
-        async with connect(make_app(handler)) as ws:
+        async with connected(route_app(handler)) as ws:
             await send(ws, payload)
             closed = await next_close(ws)
     assert closed.code == code
@@ -537,7 +491,7 @@ async def test_iter_text_does_not_swallow_a_wrong_frame(caplog: pytest.LogCaptur
             got.append(text)
 
     with trio.fail_after(TIMEOUT):
-        async with connect(make_app(handler)) as ws:
+        async with connected(route_app(handler)) as ws:
             await ws.send_text("fine")
             await ws.send_bytes(b"not fine")
             closed = await next_close(ws)
@@ -559,7 +513,7 @@ async def test_app_close_code_and_reason_reach_the_client() -> None:
         states.append((websocket.connection_state, websocket.close_code, websocket.close_reason))
 
     with trio.fail_after(TIMEOUT):
-        async with connect(make_app(handler)) as ws:
+        async with connected(route_app(handler)) as ws:
             assert await ws.receive_text() == "bye soon"
             closed = await next_close(ws)
             assert (closed.code, closed.reason) == (4001, "go away")
@@ -583,7 +537,7 @@ async def test_a_long_close_reason_is_cut_to_123_bytes_of_utf8(reason: str, sent
         await websocket.close(4002, reason)
 
     with trio.fail_after(TIMEOUT):
-        async with connect(make_app(handler)) as ws:
+        async with connected(route_app(handler)) as ws:
             closed = await next_close(ws)
     assert (closed.code, closed.reason) == (4002, sent)
     assert len(closed.reason.encode()) <= 123
@@ -603,7 +557,7 @@ async def test_close_after_the_client_left_is_a_no_op() -> None:
             seen.append((websocket.connection_state, websocket.close_code))
 
     with trio.fail_after(TIMEOUT):
-        async with connect(make_app(handler)) as ws:
+        async with connected(route_app(handler)) as ws:
             await ws.close(1001)
     assert seen == [None, None, (WebSocketState.DISCONNECTED, 1001)]
 
@@ -643,7 +597,7 @@ async def test_close_before_accept_is_an_http_403(denial_response: bool) -> None
         states.append((websocket.connection_state, websocket.close_code))
 
     with trio.fail_after(TIMEOUT):
-        denied = await refusal(make_app(handler), websocket_denial_response=denial_response)
+        denied = await refusal_by(route_app(handler), websocket_denial_response=denial_response)
     assert (denied.status_code, denied.body) == (403, b"")
     assert states == [(WebSocketState.CLOSED, 4005)]
 
@@ -656,7 +610,7 @@ async def test_deny_answers_with_status_body_and_headers() -> None:
         states.append(websocket.connection_state)
 
     with trio.fail_after(TIMEOUT):
-        denied = await refusal(make_app(handler))
+        denied = await refusal_by(route_app(handler))
     assert denied.status_code == 401
     assert denied.body == b"no entry"
     assert denied.headers == [
@@ -672,7 +626,7 @@ async def test_deny_defaults_to_an_empty_403() -> None:
         await websocket.deny()
 
     with trio.fail_after(TIMEOUT):
-        denied = await refusal(make_app(handler))
+        denied = await refusal_by(route_app(handler))
     assert (denied.status_code, denied.headers, denied.body) == (
         403,
         [("content-length", "0")],
@@ -688,7 +642,7 @@ async def test_deny_without_the_denial_extension_falls_back_to_close_403() -> No
         states.append(websocket.connection_state)
 
     with trio.fail_after(TIMEOUT):
-        denied = await refusal(make_app(handler), websocket_denial_response=False)
+        denied = await refusal_by(route_app(handler), websocket_denial_response=False)
     assert (denied.status_code, denied.headers, denied.body) == (403, [], b"")
     assert states == [WebSocketState.CLOSED]
 
@@ -715,7 +669,7 @@ async def test_two_tasks_receiving_at_once_is_a_busy_resource_error() -> None:
         await websocket.send_text(f"handler got {await websocket.receive_text()}")
 
     with trio.fail_after(TIMEOUT):
-        async with connect(make_app(handler)) as ws:
+        async with connected(route_app(handler)) as ws:
             assert await ws.receive_text() == (
                 "BusyResourceError: another task is already receiving on this websocket"
             )
@@ -744,7 +698,7 @@ async def test_one_reader_and_one_writer_work_concurrently() -> None:
         await websocket.send_text("pong")
 
     with trio.fail_after(TIMEOUT):
-        async with connect(make_app(handler)) as ws:
+        async with connected(route_app(handler)) as ws:
             await ws.send_text("start")
             assert [await ws.receive_json() for _ in range(3)] == [
                 {"tick": 0},
@@ -764,7 +718,7 @@ async def test_a_hundred_concurrent_clients_each_get_their_own_echoes_in_order()
 
     finished: list[int] = []
     with trio.fail_after(TIMEOUT):
-        async with AsyncTestClient(make_app(handler), timeout=TIMEOUT) as client:
+        async with AsyncTestClient(route_app(handler), timeout=TIMEOUT) as client:
 
             async def one(i: int) -> None:
                 async with client.websocket_connect("/ws") as ws:
@@ -811,7 +765,7 @@ async def test_nursery_tasks_are_cancelled_when_the_client_leaves() -> None:
         await websocket.receive_text()  # raises WebSocketDisconnect when the client leaves
 
     with trio.fail_after(TIMEOUT):
-        async with connect(make_app(handler)) as ws:
+        async with connected(route_app(handler)) as ws:
             assert await ws.receive_text() == "started"
             assert not stopped.is_set()
             await ws.close(1001)
@@ -827,7 +781,7 @@ async def test_nursery_tasks_are_cancelled_when_the_handler_returns() -> None:
         await websocket.send_text("started")
 
     with trio.fail_after(TIMEOUT):
-        async with connect(make_app(handler)) as ws:
+        async with connected(route_app(handler)) as ws:
             assert await ws.receive_text() == "started"
             await stopped.wait()
             closed = await next_close(ws)
@@ -855,7 +809,7 @@ async def test_an_exception_in_a_nursery_task_closes_with_1011(
             raise
 
     with trio.fail_after(TIMEOUT):
-        async with connect(make_app(handler)) as ws:
+        async with connected(route_app(handler)) as ws:
             assert await ws.receive_text() == "started"
             closed = await next_close(ws)
             assert (closed.code, closed.reason) == (1011, "Internal Server Error")
@@ -886,7 +840,7 @@ async def test_nursery_after_the_handler_ended_is_a_state_error() -> None:
         await websocket.accept()
 
     with trio.fail_after(TIMEOUT):
-        async with connect(make_app(handler)) as ws:
+        async with connected(route_app(handler)) as ws:
             assert (await next_close(ws)).code == 1000
     assert during == [True]
     with pytest.raises(WebSocketStateError, match="exists only while the App runs"):
@@ -911,7 +865,7 @@ async def test_connection_state_transitions() -> None:
             assert isinstance(await failure_of(websocket.receive_text()), WebSocketDisconnect)
         seen.append((websocket.connection_state, websocket.close_code, websocket.close_reason))
 
-    app = make_app(handler)
+    app = route_app(handler)
     with trio.fail_after(TIMEOUT):
         async with AsyncTestClient(app, timeout=TIMEOUT) as client:
             async with client.websocket_connect("/ws?case=app-closes") as ws:
@@ -955,11 +909,11 @@ async def test_handshake_properties() -> None:
         seen["state"] = (websocket.state.user, websocket.state is websocket.state)
         await websocket.accept()
 
-    app = make_app(handler, "/items/{num:int}/{uid:uuid}")
+    app = route_app(handler, "/items/{num:int}/{uid:uuid}")
     path = f"/items/7/{UID}?a=1&a=2&b=two"
     headers = [("X-Tag", "one"), ("x-tag", "two"), ("Cookie", 'session=abc; theme="dark"')]
     with trio.fail_after(TIMEOUT):
-        async with connect(app, path, headers=headers, subprotocols=["v2", "v1"]) as ws:
+        async with connected(app, path, headers=headers, subprotocols=["v2", "v1"]) as ws:
             assert (await next_close(ws)).code == 1000
     assert seen == {
         "args": (7, UID),
@@ -988,7 +942,7 @@ async def test_a_path_that_does_not_convert_is_not_found() -> None:
         await websocket.accept()
 
     with trio.fail_after(TIMEOUT):
-        denied = await refusal(make_app(handler, "/items/{num:int}"), "/items/seven")
+        denied = await refusal_by(route_app(handler, "/items/{num:int}"), "/items/seven")
     assert denied.status_code == 404
     assert denied.json() == {"detail": "Not Found"}
 
@@ -1049,7 +1003,7 @@ async def test_an_idle_connection_keeps_five_frames_of_triows() -> None:
             await websocket.send_bytes(message)
 
     with trio.fail_after(TIMEOUT):
-        async with connect(make_app(handler)) as ws:
+        async with connected(route_app(handler)) as ws:
             await ws.send_bytes(b"ping")
             assert await ws.receive_bytes() == b"ping"  # the handler is back in its receive
             await trio.testing.wait_all_tasks_blocked()
@@ -1142,7 +1096,7 @@ async def test_what_the_client_sent_before_leaving_is_still_received() -> None:
         got.append(await failure_of(websocket.receive_text()))  # after the end: the close
 
     with trio.fail_after(TIMEOUT):
-        async with connect(make_app(handler)) as ws:
+        async with connected(route_app(handler)) as ws:
             await ws.send_text("one")
             await ws.send_text("two")
             await ws.close(4001, "bye")
@@ -1167,9 +1121,9 @@ async def test_a_handler_that_ignores_its_ended_connection_is_cancelled_in_time(
             ends.append(("cancelled", trio.current_time()))
             raise
 
-    app = make_app(handler, config={"WEBSOCKET_CLOSE_TIMEOUT": 2.0})
+    app = route_app(handler, config={"WEBSOCKET_CLOSE_TIMEOUT": 2.0})
     with trio.fail_after(TIMEOUT * 10):
-        async with connect(app) as ws:  # the client waits (3 s at most) for the app to end
+        async with connected(app) as ws:  # the client waits (3 s at most) for the app to end
             start = trio.current_time()
             await ws.close()
     [(what, when)] = ends
@@ -1196,7 +1150,7 @@ async def test_on_an_unknown_server_a_pump_takes_the_messages_as_they_come() -> 
         finally:
             ended.append(websocket.close_code)
 
-    app = make_app(handler)
+    app = route_app(handler)
     scope = {"type": "websocket", "path": "/ws", "headers": [], "query_string": b"",
              "subprotocols": [], "extensions": {}}  # fmt: skip
     to_app.send_nowait({"type": "websocket.connect"})
@@ -1222,7 +1176,7 @@ async def test_the_url_has_its_port_host_and_security() -> None:
         await websocket.accept()
 
     with trio.fail_after(TIMEOUT):
-        async with connect(make_app(handler), "/ws?room=1"):
+        async with connected(route_app(handler), "/ws?room=1"):
             pass
     assert seen == [("ws", "testserver", None, False, "/ws", "room=1")]
     scope = {"scheme": "wss", "path": "/ws", "headers": [(b"host", b"Example.org:8443")]}
@@ -1249,7 +1203,7 @@ async def test_a_websocket_is_a_mapping_over_its_scope_compared_by_identity() ->
         await websocket.accept("chat")
 
     with trio.fail_after(TIMEOUT):
-        async with connect(make_app(handler), subprotocols=["chat"]):
+        async with connected(route_app(handler), subprotocols=["chat"]):
             pass
     assert seen == [True, (True, True), True, True, (True, False, 2)]
 
@@ -1266,7 +1220,7 @@ async def test_raw_send_covers_accept_send_and_close() -> None:
         await websocket.send({"type": "websocket.close", "code": 4001, "reason": "bye"})
 
     with trio.fail_after(TIMEOUT):
-        async with connect(make_app(handler)) as ws:
+        async with connected(route_app(handler)) as ws:
             assert ws.extra_headers == [(b"x-room", b"1")]  # Starlette's bytes pairs work
             assert await ws.receive_text() == "hi"
             assert await ws.receive_bytes() == b"\x00"
@@ -1282,7 +1236,7 @@ async def test_raw_send_of_a_denial() -> None:
         await websocket.send({"type": "websocket.http.response.body", "body": b"teapot"})
 
     with trio.fail_after(TIMEOUT):
-        denied = await refusal(make_app(handler))
+        denied = await refusal_by(route_app(handler))
     assert (denied.status_code, denied.body) == (418, b"teapot")
 
 
@@ -1303,7 +1257,7 @@ async def test_an_unknown_json_mode_is_a_runtime_error(method: str) -> None:
             errors.append(exc)
 
     with trio.fail_after(TIMEOUT):
-        async with connect(make_app(handler)):
+        async with connected(route_app(handler)):
             pass
     [error] = errors
     assert isinstance(error, RuntimeError)
@@ -1341,7 +1295,7 @@ async def test_raw_send_of_a_denial_in_parts_and_twice_started() -> None:
             await websocket.send(body)
 
     with trio.fail_after(TIMEOUT):
-        denied = await refusal(make_app(handler))
+        denied = await refusal_by(route_app(handler))
     assert (denied.status_code, denied.body) == (404, b"not here")
     [error] = errors
     assert isinstance(error, RuntimeError)
@@ -1360,7 +1314,7 @@ async def test_a_raw_send_before_accept_is_a_state_error() -> None:
         await websocket.accept()
 
     with trio.fail_after(TIMEOUT):
-        async with connect(make_app(handler)):
+        async with connected(route_app(handler)):
             pass
     assert [type(e) for e in errors] == [WebSocketStateError, WebSocketStateError]
 
@@ -1370,7 +1324,7 @@ async def test_send_denial_response_refuses_with_a_response() -> None:
         await websocket.send_denial_response(PlainTextResponse("no room", status_code=409))
 
     with trio.fail_after(TIMEOUT):
-        denied = await refusal(make_app(handler))
+        denied = await refusal_by(route_app(handler))
     assert (denied.status_code, denied.content, denied.body) == (409, b"no room", b"no room")
     assert ("content-type", "text/plain; charset=utf-8") in denied.headers.multi_items()
     assert denied.headers.get_list("content-length") == ["7"]  # once
@@ -1411,13 +1365,13 @@ async def test_starlettes_application_and_client_states_follow_the_connection() 
         note("refused", websocket)
 
     with trio.fail_after(TIMEOUT):
-        async with connect(make_app(handler)) as ws:
+        async with connected(route_app(handler)) as ws:
             await ws.send_text("hi")
             await ws.close()
-        async with connect(make_app(closing)) as ws:
+        async with connected(route_app(closing)) as ws:
             with pytest.raises(triows.WebSocketDisconnect):
                 await ws.receive_text()
-        assert (await refusal(make_app(refusing))).status_code == 401
+        assert (await refusal_by(route_app(refusing))).status_code == 401
     S = WebSocketState
     assert seen == [
         ("handshake", S.CONNECTING, S.CONNECTED),

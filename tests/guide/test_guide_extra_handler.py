@@ -8,11 +8,10 @@ socket, by trio-websocket against hypercorn (trio worker) running in-process.
 
 from __future__ import annotations
 
-import logging
-
 import pytest
 import trio
 from live import open_websocket, serve
+from support import error_records
 
 from triows import App, GuardCanActivate, IExecutionContext, injectable
 from triows.testing import Test, WebSocketDisconnect
@@ -96,10 +95,6 @@ def answer(complaint: str) -> str:
     )
 
 
-def server_errors(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
-    return [r for r in caplog.records if r.levelno >= logging.ERROR]
-
-
 @pytest.mark.parametrize(("controller", "greeting"), EXAMPLES)
 def test_sync_test_client(
     controller: type, greeting: list[str], caplog: pytest.LogCaptureFixture
@@ -117,7 +112,7 @@ def test_sync_test_client(
         assert page.status_code == 200
         assert "<title>Ellar Chat Demo</title>" in page.text
     # The disconnect hook (closing an already-ended connection) and the loop end quietly.
-    assert server_errors(caplog) == []
+    assert error_records(caplog) == []
 
 
 @pytest.mark.live
@@ -140,7 +135,7 @@ async def test_hypercorn_and_a_real_client(
                     assert await ws.get_message() == text
                 await ws.send_message("again")
                 assert await ws.get_message() == answer("again")
-    assert server_errors(caplog) == []
+    assert error_records(caplog) == []
 
 
 def test_sync_test_client_sees_text_only_rule() -> None:
