@@ -73,6 +73,7 @@ async def connected(
     *,
     client_timeout: float = TIMEOUT,
     lifespan: bool = True,
+    raise_server_exceptions: bool = True,
     **connect_kwargs: Any,
 ) -> AsyncIterator[AsyncWebSocketTestSession]:
     """One in-process client and one websocket session to ``path`` on ``app``.
@@ -83,10 +84,18 @@ async def connected(
         client_timeout: The client's receive and handshake timeout (it does not bound the
             block).
         lifespan: Whether the client runs the app's lifespan.
+        raise_server_exceptions: The client's: ``False`` to see the 500 or 1011 a real client
+            gets when the handler fails.
         **connect_kwargs: Keyword arguments for ``websocket_connect`` (``subprotocols=...``).
     """
+    client = AsyncTestClient(
+        app,
+        timeout=client_timeout,
+        lifespan=lifespan,
+        raise_server_exceptions=raise_server_exceptions,
+    )
     async with (
-        AsyncTestClient(app, timeout=client_timeout, lifespan=lifespan) as client,
+        client,
         client.websocket_connect(path, **connect_kwargs) as ws,
     ):
         yield ws

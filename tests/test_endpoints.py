@@ -2,7 +2,8 @@
 
 The table in the module docstring of ``triows.endpoints``, row by row, before and after
 ``accept()``: what the client gets (HTTP denial or close frame, exact code and reason) and what is
-logged.
+logged. Where the handler fails, the test clients are made with ``raise_server_exceptions=False``
+to see what a real client gets (``tests/test_server_exceptions.py`` tests the default).
 """
 
 from __future__ import annotations
@@ -146,7 +147,7 @@ debug_app = App(controllers=[OutcomeController], config={"DEBUG": True})
 
 async def close_of(path: str, the_app: App = app) -> tuple[int, str]:
     """Connect to ``path`` and return the (code, reason) the app closes with, first thing."""
-    async with connected(the_app, path) as ws:
+    async with connected(the_app, path, raise_server_exceptions=False) as ws:
         closed = await next_close(ws)
     return closed.code, closed.reason
 
@@ -277,7 +278,7 @@ async def test_a_crash_after_accept_closes_with_1011_after_the_frames_sent_befor
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     with trio.fail_after(TIMEOUT):
-        async with AsyncTestClient(app, timeout=TIMEOUT) as client:
+        async with AsyncTestClient(app, timeout=TIMEOUT, raise_server_exceptions=False) as client:
             async with client.websocket_connect("/out/crash-after-accept") as ws:
                 assert await ws.receive() == {"type": "websocket.send", "text": "one"}
                 assert await ws.receive() == {"type": "websocket.send", "bytes": b"two"}
@@ -301,7 +302,7 @@ async def test_a_crash_after_accept_closes_with_1011_after_the_frames_sent_befor
 
 async def test_a_crash_before_accept_is_an_http_500(caplog: pytest.LogCaptureFixture) -> None:
     with trio.fail_after(TIMEOUT):
-        denied = await refusal_by(app, "/out/crash-before-accept")
+        denied = await refusal_by(app, "/out/crash-before-accept", raise_server_exceptions=False)
     assert denied.status_code == 500
     assert denied.json() == {"detail": "Internal Server Error"}
     assert dict(denied.headers) == {
@@ -321,7 +322,12 @@ async def test_a_crash_before_accept_without_the_denial_extension_is_a_403(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     with trio.fail_after(TIMEOUT):
-        denied = await refusal_by(app, "/out/crash-before-accept", websocket_denial_response=False)
+        denied = await refusal_by(
+            app,
+            "/out/crash-before-accept",
+            websocket_denial_response=False,
+            raise_server_exceptions=False,
+        )
     assert (denied.status_code, denied.body) == (403, b"")
     assert len(error_records(caplog)) == 1
 
@@ -359,7 +365,9 @@ async def test_debug_names_the_exception_in_the_1011_reason(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     with trio.fail_after(TIMEOUT):
-        async with connected(debug_app, "/out/crash-after-accept") as ws:
+        async with connected(
+            debug_app, "/out/crash-after-accept", raise_server_exceptions=False
+        ) as ws:
             assert [await ws.receive() for _ in range(3)] == [
                 {"type": "websocket.send", "text": "one"},
                 {"type": "websocket.send", "bytes": b"two"},
@@ -372,7 +380,9 @@ async def test_debug_names_the_exception_in_the_1011_reason(
 
 async def test_debug_names_the_exception_in_the_500_body() -> None:
     with trio.fail_after(TIMEOUT):
-        denied = await refusal_by(debug_app, "/out/crash-before-accept")
+        denied = await refusal_by(
+            debug_app, "/out/crash-before-accept", raise_server_exceptions=False
+        )
     assert denied.status_code == 500
     body = denied.json()
     assert set(body) == {"detail", "traceback"}
@@ -383,7 +393,9 @@ async def test_debug_names_the_exception_in_the_500_body() -> None:
 
 async def test_a_debug_refusal_body_is_not_cut_like_a_close_reason() -> None:
     with trio.fail_after(TIMEOUT):
-        denied = await refusal_by(debug_app, "/out/crash-long-before-accept")
+        denied = await refusal_by(
+            debug_app, "/out/crash-long-before-accept", raise_server_exceptions=False
+        )
     assert denied.status_code == 500
     assert denied.json()["detail"] == "ValueError: " + "y" * 300
 

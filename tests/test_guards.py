@@ -351,7 +351,9 @@ async def test_guard_raising_anything_else_is_a_500_logged_once(
     boom = RuntimeError("guard broke")
     broken = open_controller(calls, Raising(boom, calls), prefix="/broken")
     healthy = open_controller(calls, prefix="/healthy")
-    async with client_for(App(controllers=[broken, healthy])) as client:
+    # What a real client gets: not the guard's exception raised in the test.
+    app = App(controllers=[broken, healthy])
+    async with client_for(app, raise_server_exceptions=False) as client:
         denied = await refusal(client, "/broken/ws")
         assert calls == ["raising"]  # never accepted: the handler did not run
         (record,) = error_records(caplog, logging.WARNING)
@@ -381,7 +383,8 @@ async def test_guard_raising_on_http_is_a_500_logged_once(
     calls: list[str] = []
     boom = LookupError("no such user")
     async with client_for(
-        App(controllers=[open_controller(calls, Raising(boom, calls))])
+        App(controllers=[open_controller(calls, Raising(boom, calls))]),
+        raise_server_exceptions=False,
     ) as client:
         response = await client.get("/http")
     assert (response.status_code, response.json()) == (500, SERVER_ERROR)
@@ -539,7 +542,8 @@ async def test_guard_cannot_accept_the_connection(caplog: pytest.LogCaptureFixtu
         async def ws(self) -> None:
             calls.append("handler")
 
-    async with client_for(App(controllers=[AcceptController])) as client:
+    app = App(controllers=[AcceptController])
+    async with client_for(app, raise_server_exceptions=False) as client:
         denied = await refusal(client, "/ws")
     assert (denied.status_code, denied.json()) == (500, SERVER_ERROR)
     assert calls == []

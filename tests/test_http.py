@@ -385,7 +385,8 @@ class FailingController(ControllerBase):
 
 async def test_handler_exception_is_500_and_logged_once(caplog: pytest.LogCaptureFixture) -> None:
     raised.clear()
-    async with AsyncTestClient(App([FailingController])) as client:
+    app = App([FailingController])
+    async with AsyncTestClient(app, raise_server_exceptions=False) as client:
         response = await client.get("/err/boom")
     assert response.status_code == 500
     assert response.headers["content-type"] == "application/json"
@@ -400,7 +401,8 @@ async def test_handler_exception_is_500_and_logged_once(caplog: pytest.LogCaptur
 
 async def test_debug_500_body_is_the_traceback(caplog: pytest.LogCaptureFixture) -> None:
     raised.clear()
-    async with AsyncTestClient(App([FailingController], config={"DEBUG": True})) as client:
+    app = App([FailingController], config={"DEBUG": True})
+    async with AsyncTestClient(app, raise_server_exceptions=False) as client:
         response = await client.get("/err/boom")
     assert response.status_code == 500
     assert response.headers["content-type"] == "text/plain; charset=utf-8"
@@ -520,7 +522,7 @@ async def test_render_handler_returning_a_non_mapping_is_500(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     app = App([PageController], template_folder=TEMPLATES)
-    async with AsyncTestClient(app) as client:
+    async with AsyncTestClient(app, raise_server_exceptions=False) as client:
         response = await client.get("/pages/broken")
     assert (response.status_code, response.json()) == (500, {"detail": "Internal Server Error"})
     records = error_records(caplog)

@@ -391,7 +391,8 @@ class Harness:
 @pytest.fixture
 async def harness() -> AsyncIterator[Harness]:
     app, recorder = build_app()
-    async with AsyncTestClient(app) as client:
+    # The contract is what a client gets (a handler's failure: 1011), as over hypercorn.
+    async with AsyncTestClient(app, raise_server_exceptions=False) as client:
         yield Harness(client, recorder)
 
 
@@ -552,7 +553,7 @@ def logged_failures(caplog: pytest.LogCaptureFixture) -> list[tuple[str, str]]:
 
 async def play_in_process(row: Row) -> Outcome:
     app, recorder = build_app()
-    async with AsyncTestClient(app) as client:
+    async with AsyncTestClient(app, raise_server_exceptions=False) as client:
         transcript = await run_in_process(client, row.scenario)
     # The session waited for the app to finish: every hook has run.
     return transcript, recorder.ends_so_far()

@@ -557,7 +557,8 @@ async def test_abort_reaches_the_app_as_1006() -> None:
 async def test_in_process_client_agrees_with_hypercorn(server: Server, name: str) -> None:
     scenario = SCENARIOS[name]
     with trio.fail_after(TIMEOUT):
-        async with AsyncTestClient(build_app()) as client:  # its own app, its own lifespan
+        # Its own app and lifespan; a failing handler shows as a real client sees it (1011, 500).
+        async with AsyncTestClient(build_app(), raise_server_exceptions=False) as client:
             in_process = await run_in_process(client, scenario)
         over_the_wire = await run_live(server, scenario)
     assert in_process == over_the_wire == scenario.expected
@@ -715,7 +716,8 @@ CASES: dict[str, Case] = {
 async def test_live_sessions_agree_with_in_process_sessions(server: LiveServer, name: str) -> None:
     case = CASES[name]
     with trio.fail_after(TIMEOUT):
-        async with AsyncTestClient(build_app()) as client:  # its own app, its own lifespan
+        # Its own app and lifespan; a failing handler shows as a real client sees it (1011, 500).
+        async with AsyncTestClient(build_app(), raise_server_exceptions=False) as client:
             in_process = await play(client, case)
         live = await play(server, case)
     assert in_process == live == case.expected

@@ -1,4 +1,4 @@
-"""``raise_server_exceptions``: the test clients raise what the app's code raised, as itself.
+"""``raise_server_exceptions`` (on by default): the test clients raise what the app's code raised.
 
 Where triows answers a server-side failure with HTTP 500 or close 1011 (and logs it once), the
 test sees the handler's, guard's or hook's own exception instead, at the first call that would
@@ -8,12 +8,10 @@ The client's own mistakes (a refusal, a validation error) are answers, never rai
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Callable
-
 import pydantic
 import pytest
 import trio
+from support import TIMEOUT, error_records
 
 from triows import (
     App,
@@ -30,8 +28,6 @@ from triows import (
     ws_route,
 )
 from triows.testing import AsyncTestClient, TestClient, WebSocketDenied, WebSocketDisconnect
-
-TIMEOUT = 3
 
 
 class Boom(Exception):
@@ -110,13 +106,6 @@ def make_app() -> App:
     return App(controllers=[FailingController])
 
 
-@pytest.fixture
-def errors(caplog: pytest.LogCaptureFixture) -> Callable[[], list[str]]:
-    """The ERROR records of the ``triows`` logger so far, as their messages."""
-    caplog.set_level(logging.ERROR, logger="triows")
-    return lambda: [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
-
-
 def assert_boom(exc: BaseException, where: str) -> None:
     assert type(exc) is Boom  # as itself: not a group, not a WebSocketDenied beside it
     assert str(exc) == where
@@ -126,15 +115,15 @@ def assert_boom(exc: BaseException, where: str) -> None:
 
 
 async def test_a_failure_before_accept_is_raised_instead_of_the_500(
-    errors: Callable[[], list[str]],
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     with trio.fail_after(TIMEOUT):
-        async with AsyncTestClient(make_app(), raise_server_exceptions=True) as client:
+        async with AsyncTestClient(make_app()) as client:
             with pytest.raises(Boom) as raised:
                 async with client.websocket_connect("/x/before-accept"):
                     raise AssertionError("the handshake should have failed")
     assert_boom(raised.value, "before accept")
-    assert errors() == [
+    assert [record.getMessage() for record in error_records(caplog)] == [
         "websocket handler FailingController.before_accept failed "
         "(/x/before-accept from testclient:50000)"
     ]  # still logged, once
@@ -143,7 +132,7 @@ async def test_a_failure_before_accept_is_raised_instead_of_the_500(
 async def test_frames_sent_before_a_failure_arrive_then_the_failure_is_raised() -> None:
     with trio.fail_after(TIMEOUT):
         async with (
-            AsyncTestClient(make_app(), raise_server_exceptions=True) as client,
+            AsyncTestClient(make_app()) as client,
             client.websocket_connect("/x/after-sending") as ws,
         ):
             assert await ws.receive_text() == "first"
@@ -157,7 +146,7 @@ async def test_frames_sent_before_a_failure_arrive_then_the_failure_is_raised() 
 async def test_a_failure_in_a_task_of_the_connection_is_raised() -> None:
     with trio.fail_after(TIMEOUT):
         async with (
-            AsyncTestClient(make_app(), raise_server_exceptions=True) as client,
+            AsyncTestClient(make_app()) as client,
             client.websocket_connect("/x/in-a-task") as ws,
         ):
             await ws.send_text("go")
@@ -168,7 +157,7 @@ async def test_a_failure_in_a_task_of_the_connection_is_raised() -> None:
 
 async def test_a_failing_guard_is_raised_instead_of_the_500() -> None:
     with trio.fail_after(TIMEOUT):
-        async with AsyncTestClient(make_app(), raise_server_exceptions=True) as client:
+        async with AsyncTestClient(make_app()) as client:
             with pytest.raises(Boom) as raised:
                 async with client.websocket_connect("/x/guarded"):
                     raise AssertionError("the guard should have failed")
@@ -177,7 +166,7 @@ async def test_a_failing_guard_is_raised_instead_of_the_500() -> None:
 
 async def test_a_failing_disconnect_hook_is_raised_when_the_block_ends() -> None:
     with trio.fail_after(TIMEOUT):
-        async with AsyncTestClient(make_app(), raise_server_exceptions=True) as client:
+        async with AsyncTestClient(make_app()) as client:
 
             async def talk_and_leave() -> None:
                 async with client.websocket_connect("/x/loop") as ws:
@@ -192,7 +181,7 @@ async def test_a_failing_disconnect_hook_is_raised_when_the_block_ends() -> None
 
 async def test_the_clients_mistakes_are_answers_not_exceptions() -> None:
     with trio.fail_after(TIMEOUT):
-        async with AsyncTestClient(make_app(), raise_server_exceptions=True) as client:
+        async with AsyncTestClient(make_app()) as client:
             with pytest.raises(WebSocketDenied) as denied:
                 async with client.websocket_connect("/x/refusing"):
                     raise AssertionError("the handler should have refused")
@@ -238,7 +227,7 @@ async def test_without_it_the_test_sees_what_a_real_client_sees(
 
 
 def test_the_sync_client_raises_it_too() -> None:
-    with TestClient(make_app(), raise_server_exceptions=True) as client:
+    with TestClient(make_app()) as client:
         with pytest.raises(Boom) as before, client.websocket_connect("/x/before-accept"):
             raise AssertionError("the handshake should have failed")
         with client.websocket_connect("/x/after-sending") as ws:
@@ -254,7 +243,7 @@ def test_the_sync_client_raises_it_too() -> None:
 
 
 async def test_an_http_handlers_failure_is_raised_by_the_request() -> None:
-    async with AsyncTestClient(make_app(), raise_server_exceptions=True) as client:
+    async with AsyncTestClient(make_app()) as client:
         with pytest.raises(Boom) as raised:
             await client.get("/x/http")
         missing = await client.get("/x/nowhere")  # a client's mistake stays an answer
@@ -264,7 +253,7 @@ async def test_an_http_handlers_failure_is_raised_by_the_request() -> None:
 
 def test_the_sync_client_raises_an_http_failure_too() -> None:
     with (
-        TestClient(make_app(), raise_server_exceptions=True) as client,
+        TestClient(make_app()) as client,
         pytest.raises(Boom) as raised,
     ):
         client.get("/x/http")

@@ -598,12 +598,17 @@ async def test_async_handler_ignoring_the_disconnect_is_reported(
 
 
 # -- a handler that fails ------------------------------------------------------------------------
+# With raise_server_exceptions=False the clients show what a real client gets; the default (the
+# handler's exception raised in the test) is tested in test_server_exceptions.py.
 
 
 def test_sync_frames_sent_before_a_failure_arrive_before_the_1011_close(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    with TestClient(make_app()) as client, client.websocket_connect("/s/crash") as ws:
+    with (
+        TestClient(make_app(), raise_server_exceptions=False) as client,
+        client.websocket_connect("/s/crash") as ws,
+    ):
         assert ws.receive_text() == "one"
         assert ws.receive_bytes() == b"two"
         with pytest.raises(WebSocketDisconnect) as closed:
@@ -618,7 +623,9 @@ def test_sync_frames_sent_before_a_failure_arrive_before_the_1011_close(
 async def test_async_failure_reason_names_the_error_in_debug_mode() -> None:
     with trio.fail_after(TIMEOUT):
         async with (
-            AsyncTestClient(make_app(config={"DEBUG": True})) as client,
+            AsyncTestClient(
+                make_app(config={"DEBUG": True}), raise_server_exceptions=False
+            ) as client,
             client.websocket_connect("/s/crash") as ws,
         ):
             assert await ws.receive() == {"type": "websocket.send", "text": "one"}
@@ -665,10 +672,10 @@ def test_sync_and_async_clients_agree(name: str) -> None:
 
     async def run_async() -> list[tuple[Any, ...]]:
         with trio.fail_after(TIMEOUT):
-            async with AsyncTestClient(app) as client:
+            async with AsyncTestClient(app, raise_server_exceptions=False) as client:
                 return await run_in_process(client, scenario)
 
-    with TestClient(app) as client:
+    with TestClient(app, raise_server_exceptions=False) as client:
         over_sync = run_sync(client, scenario)
     over_async = trio.run(run_async)
     assert over_sync == over_async == scenario.expected

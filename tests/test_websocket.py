@@ -809,7 +809,7 @@ async def test_an_exception_in_a_nursery_task_closes_with_1011(
             raise
 
     with trio.fail_after(TIMEOUT):
-        async with connected(route_app(handler)) as ws:
+        async with connected(route_app(handler), raise_server_exceptions=False) as ws:
             assert await ws.receive_text() == "started"
             closed = await next_close(ws)
             assert (closed.code, closed.reason) == (1011, "Internal Server Error")

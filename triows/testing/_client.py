@@ -101,7 +101,7 @@ class AsyncTestClient(_HTTPMethods):
         timeout: float = DEFAULT_TIMEOUT,
         lifespan: bool = True,
         websocket_denial_response: bool = True,
-        raise_server_exceptions: bool = False,
+        raise_server_exceptions: bool = True,
     ) -> None:
         self.app = app
         self.base_url = base_url
@@ -397,7 +397,7 @@ class TestClient(_HTTPMethods):
         timeout: float = DEFAULT_TIMEOUT,
         lifespan: bool = True,
         websocket_denial_response: bool = True,
-        raise_server_exceptions: bool = False,
+        raise_server_exceptions: bool = True,
     ) -> None:
         self.app = app
         self.base_url = base_url
