@@ -700,23 +700,27 @@ STARTUP_FAILED = r"^startup failed: RuntimeError: no database$"
 SHUTDOWN_FAILED = r"^shutdown failed: RuntimeError: cannot flush$"
 
 
+# With raise_server_exceptions=False the clients say what a server says (the lifespan's failure
+# message); by default they raise the app's own exception.
+
+
 def test_sync_lifespan_startup_failure_is_lifespan_error() -> None:
     assert issubclass(LifespanError, RuntimeError)
     before = client_threads()
     with (
         pytest.raises(LifespanError, match=STARTUP_FAILED),
-        TestClient(make_app(lifespan=failing_startup)),
+        TestClient(make_app(lifespan=failing_startup), raise_server_exceptions=False),
     ):
         pytest.fail("startup failed")
     # Without a with-block the first use fails the same way.
-    client = TestClient(make_app(lifespan=failing_startup))
+    client = TestClient(make_app(lifespan=failing_startup), raise_server_exceptions=False)
     with pytest.raises(LifespanError, match=STARTUP_FAILED):
         client.get("/t/health")
     assert client_threads() - before == set()  # the failed clients stopped their loops
 
 
 def test_sync_lifespan_shutdown_failure_is_lifespan_error() -> None:
-    client = TestClient(make_app(lifespan=failing_shutdown))
+    client = TestClient(make_app(lifespan=failing_shutdown), raise_server_exceptions=False)
     assert client.get("/t/health").status_code == 200
     with pytest.raises(LifespanError, match=SHUTDOWN_FAILED):
         client.close()
@@ -724,12 +728,26 @@ def test_sync_lifespan_shutdown_failure_is_lifespan_error() -> None:
 
 async def test_async_lifespan_errors_are_lifespan_errors() -> None:
     with trio.fail_after(TIMEOUT):
+        app = make_app(lifespan=failing_startup)
         with pytest.raises(LifespanError, match=STARTUP_FAILED):
-            async with AsyncTestClient(make_app(lifespan=failing_startup)):
+            async with AsyncTestClient(app, raise_server_exceptions=False):
                 pytest.fail("startup failed")
+        app = make_app(lifespan=failing_shutdown)
         with pytest.raises(LifespanError, match=SHUTDOWN_FAILED):
-            async with AsyncTestClient(make_app(lifespan=failing_shutdown)) as client:
+            async with AsyncTestClient(app, raise_server_exceptions=False) as client:
                 assert (await client.get("/t/health")).status_code == 200
+
+
+def test_lifespan_failures_raise_the_apps_own_exception_by_default() -> None:
+    with pytest.raises(RuntimeError) as startup, TestClient(make_app(lifespan=failing_startup)):
+        pytest.fail("startup failed")
+    client = TestClient(make_app(lifespan=failing_shutdown))
+    assert client.get("/t/health").status_code == 200
+    with pytest.raises(RuntimeError) as shutdown:
+        client.close()
+    # As themselves: not a LifespanError, not a group.
+    assert (type(startup.value), str(startup.value)) == (RuntimeError, "no database")
+    assert (type(shutdown.value), str(shutdown.value)) == (RuntimeError, "cannot flush")
 
 
 # -- HTTP ----------------------------------------------------------------------------------------

@@ -20,7 +20,7 @@ import trio
 
 from ._drain import Drain
 from ._hooks import HookCall
-from ._logging import logger, server_error, where
+from ._logging import server_error, where
 from ._settings import resolve
 from ._timers import Timers
 from ._types import Receive, Scope, Send
@@ -328,7 +328,7 @@ class App:
         elif kind == "http":
             await self._http(scope, receive, send)
         elif kind == "lifespan":
-            await self._run_lifespan(receive, send)
+            await self._run_lifespan(scope, receive, send)
         else:
             raise RuntimeError(f"triows cannot serve ASGI scope type {kind!r}")
 
@@ -396,7 +396,7 @@ class App:
                 for hook in self._on_shutdown:
                     await hook()
 
-    async def _run_lifespan(self, receive: Receive, send: Send) -> None:
+    async def _run_lifespan(self, scope: Scope, receive: Receive, send: Send) -> None:
         message = await receive()
         if message["type"] != "lifespan.startup":
             raise RuntimeError(f"expected ASGI 'lifespan.startup', got {message['type']!r}")
@@ -414,9 +414,9 @@ class App:
                 nursery.cancel_scope.cancel()
         except Exception as exc:
             phase = "shutdown" if started else "startup"
-            logger.error("app %s failed", phase, exc_info=exc)
             leaves = list(exception_leaves(exc))
             cause = leaves[0] if len(leaves) == 1 else exc
+            server_error(scope, cause, "app %s failed", phase)
             text = "".join(traceback.format_exception_only(cause)).strip()
             if started and not stopping:
                 # A service may have crashed long before shutdown: answer when asked.

@@ -117,7 +117,9 @@ class AsyncTestClient(_HTTPMethods):
         await stack.__aenter__()
         try:
             if self.lifespan:
-                await stack.enter_async_context(run_lifespan(self.app, self.timeout))
+                await stack.enter_async_context(
+                    run_lifespan(self.app, self.timeout, self.raise_server_exceptions)
+                )
             self._http = await stack.enter_async_context(
                 httpx.AsyncClient(
                     transport=httpx.ASGITransport(app=_http_app(self)),
@@ -424,7 +426,9 @@ class TestClient(_HTTPMethods):
             self._portal = portal
             if self.lifespan:
                 try:
-                    _, self._leave_lifespan = portal.enter(run_lifespan(self.app, self.timeout))
+                    _, self._leave_lifespan = portal.enter(
+                        run_lifespan(self.app, self.timeout, self.raise_server_exceptions)
+                    )
                 except BaseException:
                     self.close()
                     raise

@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 
 import trio
 
+from .._logging import SERVER_ERRORS
 from .._types import ASGIApp, Message
 from ._errors import collapse_single
 
@@ -19,19 +20,27 @@ class LifespanError(RuntimeError):
 
 
 @asynccontextmanager
-async def run_lifespan(app: ASGIApp, timeout: float) -> AsyncIterator[None]:
+async def run_lifespan(
+    app: ASGIApp, timeout: float, raise_server_exceptions: bool = True
+) -> AsyncIterator[None]:
     """Start the app's lifespan, yield while it runs, then shut it down.
 
     An app that raises on the lifespan scope before sending anything does not support it
     (hypercorn's rule too): it is then served without one.
 
     Raises:
-        LifespanError: Startup or shutdown failed; the app's message is the error's text.
+        Exception: With ``raise_server_exceptions``, what a triows app's startup, shutdown or
+            service raised, as itself.
+        LifespanError: Startup or shutdown failed (and the app did not say with what); the
+            app's message is the error's text.
         TimeoutError: The app did not answer within ``timeout`` seconds.
     """
     to_app, inbox = trio.open_memory_channel[Message](math.inf)
     outbox, from_app = trio.open_memory_channel[Message](math.inf)
     scope = {"type": "lifespan", "asgi": {"version": "3.0", "spec_version": "2.0"}, "state": {}}
+    failures: list[BaseException] = []
+    if raise_server_exceptions:
+        scope["extensions"] = {SERVER_ERRORS: failures.append}
     answered = unsupported = False
 
     async def send(message: Message) -> None:
@@ -57,6 +66,8 @@ async def run_lifespan(app: ASGIApp, timeout: float) -> AsyncIterator[None]:
                 if message["type"] == f"lifespan.{phase}.complete":
                     return
                 if message["type"] == f"lifespan.{phase}.failed":
+                    if failures:
+                        raise failures[0]
                     raise LifespanError(f"{phase} failed: {message.get('message', '')}")
             if unsupported:
                 return
