@@ -14,6 +14,7 @@ EXPECTED = {
     "delete", "get", "patch", "post", "put", "render", "ws_route",
     "Body", "Cookie", "GuardCanActivate", "Guards", "Header", "Inject", "Path", "Provider",
     "Query", "RequestValidationError", "WsBody", "injectable",
+    "Channels", "Membership",
 }  # fmt: skip
 
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 from ._settings import APP_DEFAULT as APP_DEFAULT
 from ._settings import OutboxPolicy as OutboxPolicy
 from .app import App as App
+from .channels import Channels as Channels
+from .channels import Membership as Membership
 from .config import Config as Config
 from .context import ExecutionContext as ExecutionContext
 from .context import IExecutionContext as IExecutionContext
@@ -56,6 +58,7 @@ __all__ = [
     "APP_DEFAULT",
     "App",
     "Body",
+    "Channels",
     "CloseCode",
     "Config",
     "ConfigurationError",
@@ -71,6 +74,7 @@ __all__ = [
     "IExecutionContext",
     "Inject",
     "JSONResponse",
+    "Membership",
     "NoMatchFound",
     "OutboxPolicy",
     "Path",

@@ -109,6 +109,12 @@ class Outbox:
         """The size of the queued frames (bytes, text in characters)."""
         return self._bytes
 
+    @property
+    def filling(self) -> bool:
+        """Whether more than half of a limit is taken (what :meth:`drain` waits below)."""
+        policy = self._policy
+        return len(self._frames) > policy.max_messages // 2 or self._bytes > policy.max_bytes // 2
+
     # -- giving frames ---------------------------------------------------------------------
 
     def push(self, message: Message, size: int) -> bool:
@@ -194,10 +200,7 @@ class Outbox:
 
     async def drain(self) -> None:
         """Wait until the outbox is at most half full (or the connection has ended)."""
-        policy = self._policy
-        while (
-            len(self._frames) > policy.max_messages // 2 or self._bytes > policy.max_bytes // 2
-        ) and not self._websocket._ending():
+        while self.filling and not self._websocket._ending():
             if self._room is None:
                 self._room = trio.lowlevel.ParkingLot()
             await self._room.park()

@@ -24,6 +24,7 @@ from ._logging import server_error, where
 from ._settings import resolve
 from ._timers import Timers
 from ._types import Receive, Scope, Send
+from .channels import Channels
 from .config import Config
 from .controllers import (
     collect_handlers,
@@ -33,7 +34,7 @@ from .controllers import (
     render_template_name,
 )
 from .controllers import route_infos as _route_infos
-from .di import Container
+from .di import Container, Provider
 from .endpoints import Driver, Handler, HTTPEndpoint, MessageLoop, PlainHandler, WebSocketEndpoint
 from .errors import ConfigurationError, HTTPException, exception_leaves
 from .guards import Guards, RouteGuards, guards_of
@@ -97,8 +98,10 @@ class App:
         self.providers = list(providers)
         Guards(*guards)  # checks that each is a guard
         self.guards = list(guards)
+        #: Topics of connections (``docs/channels.md``); handlers get it as ``channels: Channels``.
+        self.channels = Channels.from_config(self.config)
         #: The dependency-injection container (providers listed later win).
-        self.container = Container(self.providers)
+        self.container = Container([Provider(Channels, use_value=self.channels), *self.providers])
         self._lifespan = lifespan
         self._on_startup = list(on_startup)
         self._on_shutdown = list(on_shutdown)
@@ -132,6 +135,8 @@ class App:
             raise RuntimeError("the config of a running app cannot change")
         self.config = Config({**self.config, **overrides})
         self._drain.timeout = self.config.WEBSOCKET_DRAIN_TIMEOUT
+        self.channels = Channels.from_config(self.config)
+        self.container = Container([Provider(Channels, use_value=self.channels), *self.providers])
         http_routes, ws_routes = self._build_routes()
         self.http_router = Router(http_routes, "http")
         self.websocket_router = Router(ws_routes, "websocket")
@@ -406,11 +411,17 @@ class App:
                 self._drain.reset()  # a drain of an earlier run has ended with it
                 await nursery.start(self.timers.run)
                 self._nursery = nursery
-                async with self._lifespan_context():
-                    started = True
-                    await send({"type": "lifespan.startup.complete"})
-                    await receive()  # lifespan.shutdown
-                    stopping = True
+                await self.channels.start(nursery)
+                try:
+                    async with self._lifespan_context():
+                        started = True
+                        await send({"type": "lifespan.startup.complete"})
+                        await receive()  # lifespan.shutdown
+                        stopping = True
+                finally:
+                    with trio.move_on_after(SHUTDOWN_TIMEOUT) as closing:
+                        closing.shield = True
+                        await self.channels.aclose()
                 nursery.cancel_scope.cancel()
         except Exception as exc:
             phase = "shutdown" if started else "startup"

@@ -82,6 +82,20 @@ def _compression(value: Any) -> str | None:
     return None if value in COMPRESSIONS else 'None, "deflate" or "deflate-context"'
 
 
+def _channels_url(value: Any) -> str | None:
+    if isinstance(value, str) and value.split("://", 1)[0] in ("memory", "redis", "rediss"):
+        return None
+    return 'a URL: "memory://" or "redis://host:port/db"'
+
+
+def _history(value: Any) -> str | None:
+    ok = isinstance(value, Mapping) and all(
+        isinstance(k, str) and isinstance(v, int) and not isinstance(v, bool) and v > 0
+        for k, v in value.items()
+    )
+    return None if ok else 'a mapping of topic patterns to message counts, e.g. {"room:*": 100}'
+
+
 def _policy(value: Any) -> str | None:
     return None if value in OUTBOX_POLICIES else f"one of {', '.join(OUTBOX_POLICIES)}"
 
@@ -129,6 +143,15 @@ KEYS: dict[str, _Key] = {
     #: direction: better ratios, ~100 KiB per connection). On hypercorn; elsewhere the server
     #: decides.
     "WEBSOCKET_COMPRESSION": _Key(None, _compression),
+    #: Where channels meet: ``"memory://"`` (one process) or ``"redis://host:port/db"`` (every
+    #: worker and host on that Redis; ``docs/channels.md``).
+    "CHANNELS_URL": _Key("memory://", _channels_url),
+    #: Topics that keep a history, by pattern (``fnmatch``: ``"room:*"``), and how many
+    #: messages each keeps: their messages get ids, and a member can join ``since`` one.
+    "CHANNELS_HISTORY": _Key({}, _history),
+    #: Seconds a publisher waits, at most, for members whose outbox is over half full (a burst
+    #: is paced to the members that keep up; the others are left to their outbox policy).
+    "CHANNELS_PACE_TIMEOUT": _Key(0.05, _seconds),
 }
 
 

@@ -24,7 +24,7 @@ concurrently.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import pydantic_core
@@ -33,6 +33,7 @@ import trio
 from ._inbox import Inbox, pump
 from ._links import Link, attach
 from ._liveness import IdleWatch
+from ._logging import logger, where
 from ._outbox import Outbox
 from ._receive import KEYS, Messages, Mode, parse_json
 from ._settings import BARE, ConnectionSettings
@@ -116,6 +117,7 @@ class WebSocket(HTTPConnection):
         "_inbox",
         "_link",
         "_nursery",
+        "_on_end",
         "_outbox",
         "_receive",
         "_send",
@@ -148,6 +150,8 @@ class WebSocket(HTTPConnection):
         self._link: Link | None = None
         self._nursery: trio.Nursery | None = None
         self._outbox: Outbox | None = None
+        #: Called once, when the connection leaves CONNECTING/CONNECTED (channel memberships).
+        self._on_end: list[Callable[[], None]] | None = None
         self._timers: Timers | None = None
         self._idle: IdleWatch | None = None
         #: When a drain (the server stopping) ends this connection at the latest.
@@ -207,6 +211,32 @@ class WebSocket(HTTPConnection):
             self.close_code = code
             self.close_reason = reason
         self._conn_state = after
+        if self._on_end is not None and after not in OPEN:
+            self._ended()
+
+    def _when_ended(self, callback: Callable[[], None]) -> None:
+        """Call ``callback()`` once, as soon as the connection has ended (or at once if so).
+
+        Raises:
+            WebSocketStateError: Before ``accept()``.
+        """
+        state = self._conn_state
+        if state is WebSocketState.CONNECTING:
+            raise self._state_error("joining a channel", WebSocketState.CONNECTED)
+        if state is not WebSocketState.CONNECTED or self._nursery is None:
+            callback()
+            return
+        if self._on_end is None:
+            self._on_end = []
+        self._on_end.append(callback)
+
+    def _ended(self) -> None:
+        callbacks, self._on_end = self._on_end or [], None
+        for callback in callbacks:
+            try:
+                callback()
+            except Exception:  # one failing callback must not keep the others from running
+                logger.exception("a callback at the end of %s failed", where(self.scope))
 
     def _ending(self) -> bool:
         """Whether the connection is past ``CONNECTED`` (or not yet there)."""
@@ -453,6 +483,8 @@ class WebSocket(HTTPConnection):
         other while it runs; dropped here, all of it is freed by reference counting when the
         server lets go, instead of waiting for (and costing) a cyclic garbage collection.
         """
+        if self._on_end is not None:
+            self._ended()
         self._inbox.detach()
         if self._link is not None:
             self._link.detach()

@@ -1,0 +1,135 @@
+"""The members of this worker's topics, and how a message reaches them.
+
+A topic has members (connections of this worker). A message for a topic is pushed to each
+member's outbox, never awaited, so one stalled client delays nobody; the route's outbox policy
+decides what happens to a member that cannot keep up. Then the deliverer is *paced*: if some
+members' outboxes are over half full, it waits (at most ``CHANNELS_PACE_TIMEOUT``) for them to
+drain, so a burst from one publisher goes out at the speed of the members that keep up instead
+of overflowing everyone's outbox at once. A member still over half full after that wait is
+marked slow and not waited for again until it has caught up: the stalled client costs the
+publisher one wait, then its policy takes over (``close``: 1013, ``drop_*``).
+
+A member that joined ``since`` an id is *catching up*: live messages are held for it until its
+history has been pushed, then those it has not had yet follow, in order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+import pydantic_core
+import trio
+
+from ._backend import frame, order, presence_frames
+
+if TYPE_CHECKING:
+    from ..websocket import WebSocket
+
+__all__ = ["Hub", "Member", "Topic"]
+
+
+class Member:
+    """One connection in one topic."""
+
+    __slots__ = ("held", "key", "meta", "skip", "slow", "topic", "websocket")
+
+    def __init__(self, websocket: WebSocket, topic: Topic, key: str | None, meta: Any) -> None:
+        self.websocket = websocket
+        self.topic = topic
+        self.key = key
+        self.meta = meta
+        #: Live frames held while the member catches up: ``(id, frame)``; ``None``: live.
+        self.held: list[tuple[str | None, str]] | None = []
+        #: A frame not to give this member (the announcement of its own join).
+        self.skip: str | None = None
+        self.slow = False
+
+
+class Topic:
+    """The members of one topic on this worker."""
+
+    __slots__ = ("lagging", "members", "name")
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.members: dict[WebSocket, Member] = {}
+        #: Members found over half full by the last delivery (the pacer's work).
+        self.lagging: list[Member] = []
+
+
+class Hub:
+    """This worker's topics; the backend hands it every message of a subscribed topic."""
+
+    def __init__(self, pace_timeout: float) -> None:
+        self.topics: dict[str, Topic] = {}
+        self.pace_timeout = pace_timeout
+
+    def deliver(self, topic: str, message_id: str | None, body: str) -> None:
+        """Push a message to every member of ``topic`` here, without waiting for any."""
+        here = self.topics.get(topic)
+        if here is None:
+            return
+        text = frame(message_id, body)
+        lagging = here.lagging
+        for member in list(here.members.values()):
+            if member.held is not None:
+                member.held.append((message_id, text))
+                continue
+            websocket = member.websocket
+            if not websocket.push_text(text):
+                continue  # dropped by the policy, or the connection has ended (it leaves)
+            outbox = websocket._outbox
+            if outbox is not None and outbox.filling and not member.slow:
+                lagging.append(member)
+
+    async def pace(self, topic: str) -> None:
+        """Wait (bounded) for the members the last deliveries left over half full."""
+        here = self.topics.get(topic)
+        if here is None or not here.lagging:
+            await trio.lowlevel.checkpoint()
+            return
+        lagging, here.lagging = here.lagging, []
+        with trio.move_on_after(self.pace_timeout):
+            for member in lagging:
+                await member.websocket.drain()
+        for member in lagging:
+            outbox = member.websocket._outbox
+            member.slow = outbox is not None and outbox.filling
+        await trio.lowlevel.checkpoint()
+
+    def catch_up(self, member: Member, replayed: str | None) -> None:
+        """Give ``member`` what was held for it (after ``replayed``, the last id it got)."""
+        held, member.held = member.held or [], None
+        after = order(replayed) if replayed is not None else None
+        for message_id, text in held:
+            if text == member.skip:
+                member.skip = None
+                continue
+            if after is not None and message_id is not None and order(message_id) <= after:
+                continue  # it had this one from the history
+            member.websocket.push_text(text)
+
+    def presence_changed(
+        self, topic: str, joins: Mapping[str, list[Any]], leaves: list[str]
+    ) -> None:
+        """Tell ``topic``'s members here who came and went (from the backend)."""
+        self.deliver(topic, None, presence_diff(joins, leaves))
+
+
+def presence_state(members: Mapping[str, list[Any]]) -> str:
+    """The ``presence_state`` frame: who is in the topic."""
+    keys, meta = presence_frames(dict(members))
+    message: dict[str, Any] = {"event": "presence_state", "members": keys}
+    if meta is not None:
+        message["meta"] = meta
+    return pydantic_core.to_json(message).decode()
+
+
+def presence_diff(joins: Mapping[str, list[Any]], leaves: list[str]) -> str:
+    """The ``presence_diff`` frame: who came (with their metadata, if any) and who went."""
+    keys, meta = presence_frames(dict(joins))
+    message: dict[str, Any] = {"event": "presence_diff", "joins": keys, "leaves": sorted(leaves)}
+    if meta is not None:
+        message["meta"] = meta
+    return pydantic_core.to_json(message).decode()
