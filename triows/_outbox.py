@@ -68,6 +68,7 @@ class Outbox:
         "_websocket",
         "_writer_alive",
         "_writing",
+        "progressed_at",
     )
 
     def __init__(self, websocket: WebSocket, policy: Policy) -> None:
@@ -77,6 +78,9 @@ class Outbox:
         self._bytes = 0
         self._writing = False
         self._writer_alive = True
+        #: When the writer last finished writing a frame (or the outbox was made): how a
+        #: paced publisher tells a member that is slow from one that stopped reading.
+        self.progressed_at = trio.current_time()
         self._idle = trio.lowlevel.ParkingLot()
         self._room: trio.lowlevel.ParkingLot | None = None
         if websocket._nursery is None:
@@ -268,6 +272,7 @@ class Outbox:
                 pass
             finally:
                 self._writing = False
+                self.progressed_at = trio.current_time()
                 if frame.done is not None:
                     frame.done.set()
                 if self._room is not None:

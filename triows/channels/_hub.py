@@ -3,11 +3,11 @@
 A topic has members (connections of this worker). A message for a topic is pushed to each
 member's outbox, never awaited, so one stalled client delays nobody; the route's outbox policy
 decides what happens to a member that cannot keep up. Then the deliverer is *paced*: if some
-members' outboxes are over half full, it waits (at most ``CHANNELS_PACE_TIMEOUT``) for them to
-drain, so a burst from one publisher goes out at the speed of the members that keep up instead
-of overflowing everyone's outbox at once. A member still over half full after that wait is
-marked slow and not waited for again until it has caught up: the stalled client costs the
-publisher one wait, then its policy takes over (``close``: 1013, ``drop_*``).
+members' outboxes are over half full while their writers are still writing (a frame went out
+within ``CHANNELS_PACE_TIMEOUT``), it waits, at most that long, for them to drain below half, so
+a burst from one publisher goes out at the speed of the members that keep up instead of
+overflowing everyone's outbox at once. A member whose writer has written nothing for that long
+has stopped reading: nobody waits for it, and its policy takes over (``close``: 1013).
 
 A member that joined ``since`` an id is *catching up*: live messages are held for it until its
 history has been pushed, then those it has not had yet follow, in order.
@@ -32,7 +32,7 @@ __all__ = ["Hub", "Member", "Topic"]
 class Member:
     """One connection in one topic."""
 
-    __slots__ = ("held", "key", "meta", "skip", "slow", "topic", "websocket")
+    __slots__ = ("held", "key", "meta", "skip", "topic", "websocket")
 
     def __init__(self, websocket: WebSocket, topic: Topic, key: str | None, meta: Any) -> None:
         self.websocket = websocket
@@ -43,7 +43,6 @@ class Member:
         self.held: list[tuple[str | None, str]] | None = []
         #: A frame not to give this member (the announcement of its own join).
         self.skip: str | None = None
-        self.slow = False
 
 
 class Topic:
@@ -72,6 +71,10 @@ class Hub:
             return
         text = frame(message_id, body)
         lagging = here.lagging
+        # A member over half full whose writer wrote a frame within this long is keeping up,
+        # only slower than the publisher: it is waited for. One that has not is stalled (a
+        # client that stopped reading): nobody waits for it, its outbox policy takes over.
+        recent = trio.current_time() - self.pace_timeout
         for member in list(here.members.values()):
             if member.held is not None:
                 member.held.append((message_id, text))
@@ -80,7 +83,7 @@ class Hub:
             if not websocket.push_text(text):
                 continue  # dropped by the policy, or the connection has ended (it leaves)
             outbox = websocket._outbox
-            if outbox is not None and outbox.filling and not member.slow:
+            if outbox is not None and outbox.filling and outbox.progressed_at >= recent:
                 lagging.append(member)
 
     async def pace(self, topic: str) -> None:
@@ -93,9 +96,6 @@ class Hub:
         with trio.move_on_after(self.pace_timeout):
             for member in lagging:
                 await member.websocket.drain()
-        for member in lagging:
-            outbox = member.websocket._outbox
-            member.slow = outbox is not None and outbox.filling
         await trio.lowlevel.checkpoint()
 
     def catch_up(self, member: Member, replayed: str | None) -> None:
