@@ -11,6 +11,7 @@ import os
 import shutil
 import socket
 import stat
+import sys
 from pathlib import Path
 
 import pytest
@@ -42,7 +43,7 @@ def gone(pid: int) -> bool:
 def never_answers(tmp_path: Path) -> Path:
     """A "redis-server" that runs but never listens: it only sleeps."""
     script = tmp_path / "fake-redis-server"
-    script.write_text("#!/bin/sh\nexec sleep 60\n")
+    script.write_text(f"#!{sys.executable}\nimport time\ntime.sleep(60)\n")
     script.chmod(script.stat().st_mode | stat.S_IXUSR)
     return script
 

@@ -84,18 +84,35 @@ async def live_server(triows_app: ASGIApp) -> AsyncIterator[LiveServer]:
 
 
 @pytest.fixture
+def _redis_server_binary(request: pytest.FixtureRequest) -> str:
+    """The ``redis-server`` to run; without one, the test is skipped loudly.
+
+    A plain fixture, so the skip happens before pytest-trio runs ``redis_server``: pytest-trio
+    0.8 drops the message of a skip raised in a trio fixture (it calls ``pytest.skip()`` anew).
+    """
+    try:
+        return find_binary()
+    except RedisServerMissing as missing:
+        _skip_for_redis(request.config, missing)
+
+
+@pytest.fixture
 async def redis_server(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+    _redis_server_binary: str,
 ) -> AsyncIterator[RedisServer]:
     """A fresh, throw-away ``redis-server`` for the test, killed after it (pytest-trio).
 
     Its directory (with its log, ``redis-server.log``) is a new one under pytest's temporary
     directory, kept as pytest keeps those. No ``redis-server`` binary skips the test loudly.
     """
-    server = RedisServer(directory=tmp_path_factory.mktemp("redis-server"))
+    server = RedisServer(
+        binary=_redis_server_binary, directory=tmp_path_factory.mktemp("redis-server")
+    )
     try:
         await server.start()
-    except RedisServerMissing as missing:  # gone since pytest_fixture_setup looked
+    except RedisServerMissing as missing:  # gone since _redis_server_binary looked
         _skip_for_redis(request.config, missing)
     try:
         yield server
@@ -150,13 +167,6 @@ def pytest_fixture_setup(
             "test with @pytest.mark.trio)",
             pytrace=False,
         )
-    if fixturedef.argname == "redis_server":
-        # Skip here, before pytest-trio runs the fixture: pytest-trio 0.8 drops the message of
-        # a skip raised inside a trio fixture (it calls pytest.skip() again, without it).
-        try:
-            find_binary()
-        except RedisServerMissing as missing:
-            _skip_for_redis(request.config, missing)
 
 
 def _is_ours(fixturedef: pytest.FixtureDef[Any]) -> bool:
