@@ -45,7 +45,7 @@ _PORT_ATTEMPTS = 5
 #: Lines of the server's log quoted in an error.
 _TAIL_LINES = 20
 #: First and longest pause between two connection attempts while the server starts.
-_FIRST_RETRY, _LONGEST_RETRY = 0.002, 0.05
+_FIRST_RETRY, _LONGEST_RETRY = 0.001, 0.01
 
 #: A decoded RESP2 reply: a simple string is ``str``, a bulk string ``bytes`` (``None`` when
 #: null), an integer ``int``, an array a ``list`` (``None`` when null).
