@@ -19,6 +19,9 @@ from typing import Any
 import pytest
 import trio
 
+from triows.testing import RedisServerMissing
+from triows.testing.pytest_plugin import REDIS_MISSING
+
 ROOT = Path(__file__).resolve().parent.parent
 BLOCK = re.compile(r"^```python\n(.*?)^```", re.MULTILINE | re.DOTALL)
 
@@ -34,10 +37,13 @@ def _snippets() -> list[Any]:
 
 
 def _call(fn: Any) -> None:
-    if inspect.iscoroutinefunction(fn):
-        trio.run(fn)
-    else:
-        fn()
+    try:
+        if inspect.iscoroutinefunction(fn):
+            trio.run(fn)
+        else:
+            fn()
+    except RedisServerMissing as missing:  # a snippet on a real Redis, without redis-server
+        pytest.skip(f"{REDIS_MISSING}: {missing}")
 
 
 @pytest.mark.parametrize(("page", "line", "code"), _snippets())

@@ -3,7 +3,8 @@
 ``TestClient`` is synchronous (as in Ellar's guide); ``AsyncTestClient`` is for pytest-trio.
 Both speak to the app in-process and behave like hypercorn where a test can tell. ``serve``
 (and ``serve_in``) run the app on real hypercorn in the test's trio loop; its
-``websocket_connect`` gives sessions with the in-process session's methods. The pytest plugin
+``websocket_connect`` gives sessions with the in-process session's methods. ``RedisServer`` runs
+a real, throw-away ``redis-server`` for tests of Redis-backed code. The pytest plugin
 (``triows.testing.pytest_plugin``, loaded automatically) provides fixtures over all of them.
 """
 
@@ -19,6 +20,10 @@ from ._errors import WebSocketDenied as WebSocketDenied
 from ._lifespan import LifespanError as LifespanError
 from ._module import Test as Test
 from ._module import TestingModule as TestingModule
+from ._redis import RedisCommandError as RedisCommandError
+from ._redis import RedisServer as RedisServer
+from ._redis import RedisServerError as RedisServerError
+from ._redis import RedisServerMissing as RedisServerMissing
 from ._server import LiveServer as LiveServer
 from ._server import LiveWebSocketSession as LiveWebSocketSession
 from ._server import serve as serve
@@ -32,6 +37,10 @@ __all__ = [
     "LiveServer",
     "LiveWebSocketSession",
     "ReceiveTimeout",
+    "RedisCommandError",
+    "RedisServer",
+    "RedisServerError",
+    "RedisServerMissing",
     "Test",
     "TestClient",
     "TestingModule",

@@ -9,11 +9,17 @@ and ask for what the test needs:
 * ``live_server``: the app on real hypercorn for the test (:func:`~triows.testing.serve`); its
   ``.url`` is the base URL (``httpx.AsyncClient(base_url=live_server.url)`` for HTTP) and its
   ``websocket_connect`` opens real websockets.
+* ``redis_server``: a fresh, throw-away ``redis-server`` for the test
+  (:class:`~triows.testing.RedisServer`, on a free port, nothing persisted, killed after the
+  test); ``stop()``, ``start()`` and ``restart()`` play a Redis that goes away and comes back.
+  Without a ``redis-server`` binary the test is skipped loudly: the skip says what to install,
+  and a banner near the end of pytest's report counts such skips. It needs no ``triows_app``.
+* ``redis_url``: that server's ``redis://127.0.0.1:PORT/0``.
 
-``async_client`` and ``live_server`` are async fixtures: they need the pytest-trio plugin
-(``pip install pytest-trio``) and a trio test, either every async test with ``trio_mode = true``
-in the pytest configuration or one marked ``@pytest.mark.trio``. They then run in the test's own
-trio loop.
+``async_client``, ``live_server``, ``redis_server`` and ``redis_url`` are async fixtures: they
+need the pytest-trio plugin (``pip install pytest-trio``) and a trio test, either every async
+test with ``trio_mode = true`` in the pytest configuration or one marked ``@pytest.mark.trio``.
+They then run in the test's own trio loop.
 
 A fixture of the same name in your ``conftest.py`` or test module wins over these, as pytest
 always lets it. ``pytest -p no:triows`` turns the plugin off.
@@ -22,17 +28,23 @@ always lets it. ``pytest -p no:triows`` turns the plugin off.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
-from typing import Any
+from typing import Any, NoReturn
 
 import pytest
 
 from .._types import ASGIApp
 from ._client import AsyncTestClient, TestClient
+from ._redis import RedisServer, RedisServerMissing, find_binary
 from ._server import LiveServer, serve
 
-__all__ = ["async_client", "client", "live_server", "triows_app"]
+__all__ = ["async_client", "client", "live_server", "redis_server", "redis_url", "triows_app"]
 
-_ASYNC_FIXTURES = ("async_client", "live_server")
+_ASYNC_FIXTURES = ("async_client", "live_server", "redis_server", "redis_url")
+
+#: How the ``redis_server`` fixture's skips begin; what to install follows.
+REDIS_MISSING = "SKIPPED LOUDLY"
+#: How many tests the ``redis_server`` fixture skipped in this run, for the report's end.
+_REDIS_SKIPS = pytest.StashKey[int]()
 
 NO_APP = """\
 the triows fixtures need your app: define a `triows_app` fixture that returns it, in conftest.py
@@ -69,6 +81,70 @@ async def live_server(triows_app: ASGIApp) -> AsyncIterator[LiveServer]:
     """``triows_app`` on real hypercorn for the test; ``.url`` is its base URL (pytest-trio)."""
     async with serve(triows_app) as server:
         yield server
+
+
+@pytest.fixture
+def _redis_server_binary(request: pytest.FixtureRequest) -> str:
+    """The ``redis-server`` to run; without one, the test is skipped loudly.
+
+    A plain fixture, so the skip happens before pytest-trio runs ``redis_server``: pytest-trio
+    0.8 drops the message of a skip raised in a trio fixture (it calls ``pytest.skip()`` anew).
+    """
+    try:
+        return find_binary()
+    except RedisServerMissing as missing:
+        _skip_for_redis(request.config, missing)
+
+
+@pytest.fixture
+async def redis_server(
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+    _redis_server_binary: str,
+) -> AsyncIterator[RedisServer]:
+    """A fresh, throw-away ``redis-server`` for the test, killed after it (pytest-trio).
+
+    Its directory (with its log, ``redis-server.log``) is a new one under pytest's temporary
+    directory, kept as pytest keeps those. No ``redis-server`` binary skips the test loudly.
+    """
+    server = RedisServer(
+        binary=_redis_server_binary, directory=tmp_path_factory.mktemp("redis-server")
+    )
+    try:
+        await server.start()
+    except RedisServerMissing as missing:  # gone since _redis_server_binary looked
+        _skip_for_redis(request.config, missing)
+    try:
+        yield server
+    finally:
+        await server.aclose()
+
+
+@pytest.fixture
+async def redis_url(redis_server: RedisServer) -> str:
+    """The ``redis_server`` fixture's ``redis://127.0.0.1:PORT/0`` (pytest-trio)."""
+    return redis_server.url
+
+
+def _skip_for_redis(config: pytest.Config, missing: RedisServerMissing) -> NoReturn:
+    config.stash[_REDIS_SKIPS] = config.stash.get(_REDIS_SKIPS, 0) + 1
+    pytest.skip(f"{REDIS_MISSING}: {missing}; .ci/run installs it")
+
+
+# A channels backend on a throw-away Redis (or in memory) goes here, on top of `redis_server`.
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Add a banner to the report when tests were skipped for want of ``redis-server``."""
+    skipped = terminalreporter.config.stash.get(_REDIS_SKIPS, 0)
+    if skipped:
+        terminalreporter.write_sep(
+            "!", f"{skipped} test(s) SKIPPED: redis-server is not installed", red=True, bold=True
+        )
+        terminalreporter.write_line(
+            "Tests that need a real Redis did not run. apt-get install redis-server (.ci/run "
+            "installs it when it runs as root) and run them again."
+        )
 
 
 @pytest.hookimpl(tryfirst=True)
