@@ -143,19 +143,20 @@ async def test_a_key_with_two_connections_leaves_with_its_last() -> None:
 async def test_the_membership_ends_with_the_connection_and_on_leave() -> None:
     app = chat_app()
     async with client_for(app) as client:
-        async with member(client, "blue", "ann") as ann, member(client, "blue", "bob") as bob:
-            assert await ann.receive_json() == state("ann")
-            assert await bob.receive_json() == state("ann", "bob")
-            assert await ann.receive_json() == diff(joins=["bob"])
-            assert len(app.channels.members("room:blue")) == 2
-            await bob.send_json({"event": "leave"})
-            assert await bob.receive_json() == {"event": "left", "active": False}
-            assert await ann.receive_json() == diff(leaves=["bob"])
-            assert app.channels.members("room:blue") == [memberships[0].websocket]
-            assert await app.channels.presence("room:blue") == {"ann": [None]}
-            await ann.send_json({"event": "say", "text": "still here"})
-            assert await ann.receive_json() == said("ann", "still here")
-            await bob.assert_no_message()  # not a member any more
+        async with member(client, "blue", "ann") as ann:
+            assert await ann.receive_json() == state("ann")  # before bob comes
+            async with member(client, "blue", "bob") as bob:
+                assert await bob.receive_json() == state("ann", "bob")
+                assert await ann.receive_json() == diff(joins=["bob"])
+                assert len(app.channels.members("room:blue")) == 2
+                await bob.send_json({"event": "leave"})
+                assert await bob.receive_json() == {"event": "left", "active": False}
+                assert await ann.receive_json() == diff(leaves=["bob"])
+                assert app.channels.members("room:blue") == [memberships[0].websocket]
+                assert await app.channels.presence("room:blue") == {"ann": [None]}
+                await ann.send_json({"event": "say", "text": "still here"})
+                assert await ann.receive_json() == said("ann", "still here")
+                await bob.assert_no_message()  # not a member any more
         assert app.channels.members("room:blue") == []
         assert await app.channels.presence("room:blue") == {}
     assert [m.active for m in memberships] == [False, False]
