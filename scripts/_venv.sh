@@ -1,5 +1,5 @@
 # shellcheck shell=bash
-# Shared virtualenv setup for scripts/test, scripts/run-example and scripts/docs.
+# Shared virtualenv setup for scripts/test, scripts/run-example, scripts/run-chat and scripts/docs.
 #
 # Source this file from the repository root. It expects one argument: the pip
 # install target (for example '.[test]' or '.'). Afterwards "$venv" holds the

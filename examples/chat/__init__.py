@@ -1,0 +1,1 @@
+"""Multi-room chat example: rooms, presence and history over triows' channels."""
