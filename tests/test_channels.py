@@ -43,9 +43,11 @@ class ChatController(ControllerBase):
         room: str,
         name: str = Query(),
         since: str | None = Query(None),
+        last: int = Query(0),
     ) -> None:
         await websocket.accept()
-        async with channels.join(f"room:{room}", websocket, presence=name, since=since) as joined:
+        joining = channels.join(f"room:{room}", websocket, presence=name, since=since, last=last)
+        async with joining as joined:
             memberships.append(joined)
             async for said in websocket.iter_json():
                 if said.get("event") == "leave":
@@ -246,6 +248,27 @@ async def test_a_gap_that_cannot_be_filled_is_said_plainly(since: str, why: str)
             }, why
             await bob.assert_no_message()  # nothing partial follows
     assert memberships[-1].recovered is False
+
+
+async def test_a_newcomer_gets_the_last_messages_first() -> None:
+    app = chat_app(CHANNELS_HISTORY={"room:*": 10})
+    async with client_for(app) as client:
+        async with member(client, "blue", "ann") as ann:
+            assert await ann.receive_json() == state("ann")
+            for n in range(4):
+                await ann.send_json({"event": "say", "text": f"m{n}"})
+            for _ in range(4):
+                await ann.receive_json()
+        async with client.websocket_connect("/chat/blue/ws?name=bob&last=2") as bob:
+            assert await bob.receive_json() == state("bob")
+            recent = [strip(await bob.receive_json()) for _ in range(2)]
+            await bob.send_json({"event": "say", "text": "hello"})
+            assert strip(await bob.receive_json()) == said("bob", "hello")
+        async with client.websocket_connect("/chat/red/ws?name=cy&last=5") as cy:
+            assert await cy.receive_json() == state("cy")
+            await cy.assert_no_message()  # a room without messages: nothing
+    assert recent == [said("ann", "m2"), said("ann", "m3")]
+    assert memberships[1].recovered is None  # it asked for no gap to be filled
 
 
 async def test_catching_up_from_the_last_message_gives_nothing_and_recovers() -> None:

@@ -118,7 +118,8 @@ class ChatController(ControllerBase):
     ) -> None:
         """Accept, then join the room: the membership ends with the connection."""
         await websocket.accept()
-        await channels.join(topic(room), websocket, presence=name, since=since)
+        # A newcomer (no since=) gets the last 50 messages first; a returning page, what it missed.
+        await channels.join(topic(room), websocket, presence=name, since=since, last=50)
 
 
 @Controller("/")

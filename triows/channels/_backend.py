@@ -54,6 +54,9 @@ class Backend(Protocol):
     async def history(self, topic: str, since: str, keep: int) -> list[tuple[str, str]] | None:
         """The ``(id, body)`` pairs after ``since``; ``None`` if they cannot all be given."""
 
+    async def recent(self, topic: str, count: int) -> list[tuple[str, str]]:
+        """The last ``count`` ``(id, body)`` pairs of ``topic``'s history, oldest first."""
+
     async def presence_join(self, topic: str, key: str, meta: Any) -> Presence:
         """Count one more connection under ``key`` (announcing the key if it is new there).
 

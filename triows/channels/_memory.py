@@ -85,6 +85,14 @@ class MemoryBackend:
             return None  # some of what was missed has been dropped already
         return [(f"{epoch}:{n}", body) for n, body in history.entries if n > after]
 
+    async def recent(self, topic: str, count: int) -> list[tuple[str, str]]:
+        await trio.lowlevel.checkpoint()
+        history = self._histories.get(topic)
+        if history is None or count <= 0:
+            return []
+        entries = list(history.entries)[-count:]
+        return [(f"{history.epoch}:{n}", body) for n, body in entries]
+
     async def presence_join(self, topic: str, key: str, meta: Any) -> Presence:
         members = self._presence.setdefault(topic, {})
         metas = members.get(key)

@@ -165,6 +165,7 @@ class Channels:
         presence: str | None = None,
         meta: Any = None,
         since: str | None = None,
+        last: int = 0,
     ) -> Joining:
         """Make ``websocket`` a member of ``topic`` until the connection ends (or it leaves).
 
@@ -177,7 +178,8 @@ class Channels:
         or goes (a key with several connections leaves with its last). With ``since`` (an id
         the client saw, on a topic that keeps history), it then receives every message after
         that one before any newer, or ``{"event": "gap", "topic": ..., "since": ...}`` if they
-        cannot all be given.
+        cannot all be given. Without ``since``, ``last`` gives a newcomer the topic's last
+        messages (at most that many) before any newer.
 
         Args:
             topic: The topic.
@@ -185,6 +187,7 @@ class Channels:
             presence: The presence key, if the connection is to be seen.
             meta: JSON-able metadata shown with the key in presence frames.
             since: The id of the last message the client has.
+            last: Without ``since``: how many of the latest messages to give first.
 
         Returns:
             The joining: await it (or enter it) for the :class:`Membership`.
@@ -193,7 +196,7 @@ class Channels:
             WebSocketStateError: The connection is not accepted, has ended, or is a member of
                 ``topic`` already.
         """
-        return Joining(self._join(topic, websocket, presence, meta, since))
+        return Joining(self._join(topic, websocket, presence, meta, since, last))
 
     async def _join(
         self,
@@ -202,6 +205,7 @@ class Channels:
         presence: str | None,
         meta: Any,
         since: str | None,
+        last: int,
     ) -> Membership:
         if websocket.connection_state.name != "CONNECTED":
             raise WebSocketStateError(
@@ -226,6 +230,8 @@ class Channels:
             recovered: bool | None = None
             if since is not None:
                 replayed, recovered = await self._replay(member, since)
+            elif last > 0 and self._keep(topic):
+                replayed = self._give(member, await self._backend.recent(topic, last))
         except BaseException:
             self._drop(member)
             raise
@@ -241,9 +247,14 @@ class Channels:
             gap = {"event": "gap", "topic": topic, "since": since}
             websocket.push_text(pydantic_core.to_json(gap).decode())
             return None, False
+        return self._give(member, entries) or since, True
+
+    @staticmethod
+    def _give(member: Member, entries: list[tuple[str, str]]) -> str | None:
+        """Push history entries to ``member``; the last one's id, if any."""
         for message_id, body in entries:
-            websocket.push_text(frame(message_id, body))
-        return (entries[-1][0] if entries else since), True
+            member.websocket.push_text(frame(message_id, body))
+        return entries[-1][0] if entries else None
 
     def _drop(self, member: Member) -> None:
         """End ``member``'s membership (at once: it gets nothing more); idempotent."""
