@@ -1042,6 +1042,20 @@ def fmt(value: Any, digits: int = 0) -> str:
 
 def tables(results: dict[str, Any]) -> list[tuple[str, list[str], list[list[str]]]]:
     out = []
+    if "footprint" in results:
+        rows = [
+            [
+                f"{name} {f['version']}",
+                str(f["license"]),
+                "yes" if f["py_typed"] else "no",
+                fmt(f["size_mib"], 1),
+                fmt(f["total_mib"], 1),
+                ", ".join(f["deps_mib"]),
+            ]
+            for name, f in results["footprint"].items()
+        ]
+        head = ["distribution", "license", "py.typed", "own MiB", "with deps MiB", "requires"]
+        out.append(("Footprint (installed files, direct requirements)", head, rows))
     if "fanout" in results:
         fan = results["fanout"]
         rows = [
@@ -1193,6 +1207,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--json", type=Path, default=None)
     parser.add_argument("--write-report", action="store_true", help=f"update {REPORT.name}")
+    parser.add_argument(
+        "--report-from", type=Path, metavar="JSON", help="only rewrite the report from a saved run"
+    )
     # child processes
     parser.add_argument("--child", choices=["buffering", "hygiene"], help=argparse.SUPPRESS)
     parser.add_argument("--client", choices=CLIENTS, help=argparse.SUPPRESS)
@@ -1201,6 +1218,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.child:
         return child_main(args)
+    if args.report_from:
+        write_report(json.loads(args.report_from.read_text()))
+        return 0
     if args.quick:
         args.rounds, args.messages, args.tries, args.buffer_messages = 1, 2000, 2, 20_000
     quiet_glide()
@@ -1229,13 +1249,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     json_path.parent.mkdir(parents=True, exist_ok=True)
     json_path.write_text(json.dumps(results, indent=1, default=str))
     if args.write_report:
-        text = REPORT.read_text()
-        before, rest = text.split(REPORT_START, 1)
-        _, after = rest.split(REPORT_END, 1)
-        REPORT.write_text(
-            f"{before}{REPORT_START}\n{render_markdown(results)}\n{REPORT_END}{after}"
-        )
+        write_report(results)
     return 0
+
+
+def write_report(results: dict[str, Any]) -> None:
+    """Replace the generated part of the report (between its markers) with these results."""
+    text = REPORT.read_text()
+    before, rest = text.split(REPORT_START, 1)
+    _, after = rest.split(REPORT_END, 1)
+    REPORT.write_text(f"{before}{REPORT_START}\n{render_markdown(results)}\n{REPORT_END}{after}")
 
 
 if __name__ == "__main__":
