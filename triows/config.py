@@ -152,6 +152,11 @@ KEYS: dict[str, _Key] = {
     #: Seconds a publisher waits, at most, for members whose outbox is over half full (a burst
     #: is paced to the members that keep up; the others are left to their outbox policy).
     "CHANNELS_PACE_TIMEOUT": _Key(0.05, _seconds),
+    #: Redis: seconds after which the presence of a worker that stopped answering is purged
+    #: (each worker renews its own every quarter of it).
+    "CHANNELS_PRESENCE_TIMEOUT": _Key(10.0, _seconds),
+    #: Redis: seconds a publish keeps retrying while Redis cannot be reached (a restart).
+    "CHANNELS_PUBLISH_TIMEOUT": _Key(5.0, _seconds),
 }
 
 

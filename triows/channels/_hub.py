@@ -79,6 +79,9 @@ class Hub:
             if member.held is not None:
                 member.held.append((message_id, text))
                 continue
+            if member.skip is not None and text == member.skip:
+                member.skip = None  # its own join, announced by another worker's copy of it
+                continue
             websocket = member.websocket
             if not websocket.push_text(text):
                 continue  # dropped by the policy, or the connection has ended (it leaves)

@@ -114,6 +114,8 @@ class Channels:
         url: ``"memory://"`` (one process) or ``"redis://host:port/db"``.
         history: Topic patterns (``fnmatch``) and how many messages each such topic keeps.
         pace_timeout: Seconds a publisher waits at most for members over half full.
+        presence_timeout: Redis: seconds after which a dead worker's presence is purged.
+        publish_timeout: Redis: seconds a publish retries while Redis cannot be reached.
     """
 
     def __init__(
@@ -122,12 +124,14 @@ class Channels:
         *,
         history: Mapping[str, int] | None = None,
         pace_timeout: float = 0.05,
+        presence_timeout: float = 10.0,
+        publish_timeout: float = 5.0,
     ) -> None:
         self.url = url
         self._history = dict(history or {})
         self._keeps: dict[str, int] = {}
         self._hub = Hub(pace_timeout)
-        self._backend: Backend = _backend_for(url)
+        self._backend: Backend = _backend_for(url, presence_timeout, publish_timeout)
         self._started = False
         self._local = isinstance(self._backend, MemoryBackend)
         if self._local:
@@ -140,6 +144,8 @@ class Channels:
             config.CHANNELS_URL,
             history=config.CHANNELS_HISTORY,
             pace_timeout=config.CHANNELS_PACE_TIMEOUT,
+            presence_timeout=config.CHANNELS_PRESENCE_TIMEOUT,
+            publish_timeout=config.CHANNELS_PUBLISH_TIMEOUT,
         )
 
     # -- the app's lifespan ----------------------------------------------------------------
@@ -331,10 +337,12 @@ class Channels:
         return keep
 
 
-def _backend_for(url: str) -> Backend:
+def _backend_for(url: str, presence_timeout: float, publish_timeout: float) -> Backend:
     scheme = url.split("://", 1)[0]
     if scheme == "memory":
         return MemoryBackend()
     if scheme in ("redis", "rediss"):
-        raise ConfigurationError(f"CHANNELS_URL {url!r}: the Redis backend is not built yet")
+        from ._redis import RedisBackend
+
+        return RedisBackend(url, presence_timeout=presence_timeout, publish_timeout=publish_timeout)
     raise ConfigurationError(f'CHANNELS_URL {url!r}: use "memory://" or "redis://host:port/db"')
