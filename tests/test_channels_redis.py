@@ -125,3 +125,14 @@ async def test_after_a_redis_restart_subscriptions_resume_and_lost_history_is_a_
 
 def strip_epoch(message: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in message.items() if k != "id"}
+
+
+async def test_the_channels_url_fixture_runs_a_test_on_each_backend(
+    channels_url: str, channels_backend: str
+) -> None:
+    assert channels_url.startswith(f"{channels_backend}://")
+    with trio.fail_after(TIMEOUT):
+        async with workers(channels_url, count=1) as (one,), member(one, "ann") as ann:
+            assert await ann.receive_json() == state("ann")
+            await ann.send_json({"event": "say", "text": "hi"})
+            assert await ann.receive_json() == said("ann", "hi")

@@ -15,6 +15,8 @@ and ask for what the test needs:
   Without a ``redis-server`` binary the test is skipped loudly: the skip says what to install,
   and a banner near the end of pytest's report counts such skips. It needs no ``triows_app``.
 * ``redis_url``: that server's ``redis://127.0.0.1:PORT/0``.
+* ``channels_url``: a ``CHANNELS_URL`` for the app, ``memory://`` and then a throw-away Redis
+  (the test runs on each backend; ``channels_backend`` says which).
 
 ``async_client``, ``live_server``, ``redis_server`` and ``redis_url`` are async fixtures: they
 need the pytest-trio plugin (``pip install pytest-trio``) and a trio test, either every async
@@ -37,9 +39,18 @@ from ._client import AsyncTestClient, TestClient
 from ._redis import RedisServer, RedisServerMissing, find_binary
 from ._server import LiveServer, serve
 
-__all__ = ["async_client", "client", "live_server", "redis_server", "redis_url", "triows_app"]
+__all__ = [
+    "async_client",
+    "channels_backend",
+    "channels_url",
+    "client",
+    "live_server",
+    "redis_server",
+    "redis_url",
+    "triows_app",
+]
 
-_ASYNC_FIXTURES = ("async_client", "live_server", "redis_server", "redis_url")
+_ASYNC_FIXTURES = ("async_client", "channels_url", "live_server", "redis_server", "redis_url")
 
 #: How the ``redis_server`` fixture's skips begin; what to install follows.
 REDIS_MISSING = "SKIPPED LOUDLY"
@@ -131,7 +142,35 @@ def _skip_for_redis(config: pytest.Config, missing: RedisServerMissing) -> NoRet
     pytest.skip(f"{REDIS_MISSING}: {missing}; .ci/run installs it")
 
 
-# A channels backend on a throw-away Redis (or in memory) goes here, on top of `redis_server`.
+@pytest.fixture(params=["memory", "redis"])
+def channels_backend(request: pytest.FixtureRequest) -> str:
+    """``"memory"``, then ``"redis"``: a test that asks for ``channels_url`` runs on each.
+
+    Without a ``redis-server`` binary, the Redis run is skipped loudly.
+    """
+    backend = str(request.param)
+    if backend == "redis":
+        try:
+            find_binary()
+        except RedisServerMissing as missing:
+            _skip_for_redis(request.config, missing)
+    return backend
+
+
+@pytest.fixture
+async def channels_url(
+    channels_backend: str, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[str]:
+    """A ``CHANNELS_URL`` for the test's app: ``memory://``, then a throw-away Redis's URL.
+
+    The test runs once per backend (``channels_backend``); the Redis run gets a fresh
+    ``redis-server``, killed after the test (pytest-trio).
+    """
+    if channels_backend == "memory":
+        yield "memory://"
+        return
+    async with RedisServer(directory=tmp_path_factory.mktemp("redis-server")) as server:
+        yield server.url
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
