@@ -61,8 +61,14 @@ CHANNEL, STREAM, EPOCH, PRESENCE, WORKER = (
     "triows:w:",
 )
 SEPARATOR = "\x1f"
+#: Where a publish with history leaves its id for a minute, under a token of its own.
+DONE = "triows:d:"
 
+# KEYS: the stream, its epoch, this publish's token (a retry after a lost reply finds it there
+# and adds nothing twice). ARGV: the count kept, the body, an epoch if none, the channel.
 _PUBLISH = """
+local done = redis.call('GET', KEYS[3])
+if done then return done end
 local epoch = redis.call('GET', KEYS[2])
 if not epoch then
   epoch = ARGV[3]
@@ -74,6 +80,7 @@ if #last > 0 then prev = epoch .. ':' .. last[1][1] end
 local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 'b', ARGV[2])
 local full = epoch .. ':' .. id
 redis.call('PUBLISH', ARGV[4], prev .. '\\n' .. full .. '\\n' .. ARGV[2])
+redis.call('SET', KEYS[3], full, 'PX', 60000)
 return full
 """
 
@@ -307,7 +314,7 @@ class RedisBackend:
             await self._retrying(lambda c: c.publish(f"\n\n{body}", channel))
             return None
         script = self._scripts["publish"]
-        keys = [STREAM + topic, EPOCH + topic]
+        keys = [STREAM + topic, EPOCH + topic, DONE + secrets.token_hex(8)]
         args = [str(keep), body, secrets.token_hex(4), channel]
         result = await self._retrying(lambda c: c.invoke_script(script, keys, args))
         return _text(result)
