@@ -8,6 +8,7 @@ is ``CHANNELS_URL``'s: ``memory://`` in one process, ``redis://`` across workers
 
 from __future__ import annotations
 
+from ._backend import ChannelsUnavailable
 from ._service import Channels, Joining, Membership
 
-__all__ = ["Channels", "Joining", "Membership"]
+__all__ = ["Channels", "ChannelsUnavailable", "Joining", "Membership"]

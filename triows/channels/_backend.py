@@ -23,10 +23,14 @@ import trio
 if TYPE_CHECKING:
     from ._hub import Hub
 
-__all__ = ["Backend", "Presence", "frame", "order", "split_id"]
+__all__ = ["Backend", "ChannelsUnavailable", "Presence", "frame", "order", "split_id"]
 
 #: Who is in a topic: each presence key with the metadata of each of its connections.
 Presence = dict[str, list[Any]]
+
+
+class ChannelsUnavailable(ConnectionError):
+    """The backend could not be reached in time (Redis, within ``CHANNELS_PUBLISH_TIMEOUT``)."""
 
 
 class Backend(Protocol):

@@ -40,7 +40,7 @@ import trio
 
 from .._logging import logger
 from ..errors import ConfigurationError
-from ._backend import Presence, split_id
+from ._backend import ChannelsUnavailable, Presence, split_id
 from ._hub import presence_diff
 
 if TYPE_CHECKING:
@@ -148,10 +148,6 @@ for _, field in ipairs(dead) do
 end
 return gone
 """
-
-
-class ChannelsUnavailable(ConnectionError):
-    """Redis could not be reached within ``CHANNELS_PUBLISH_TIMEOUT``."""
 
 
 def _glide_config(url: str, **options: Any) -> Any:
