@@ -38,7 +38,7 @@ fi
 # Install only when what is installed would change: the project is installed in editable mode,
 # so a change to its code needs nothing; a change to pyproject.toml (dependencies, entry
 # points) or to the interpreter does, and so does a target not installed yet ('.[test]' covers
-# '.' and '.[docs]'). The stamp lists what was installed for which pyproject; delete it (or the
+# '.', '.[docs]' and '.[redis]'). The stamp lists what was installed for which pyproject; delete it (or the
 # virtualenv) to force a reinstall.
 triows_stamp="$venv/.triows-installed"
 triows_hash="$(
@@ -48,7 +48,7 @@ triows_hash="$(
 triows_installed() {
     [ -f "$triows_stamp" ] && "$venv/bin/python" -c 'import triows' >/dev/null 2>&1 && {
         grep -qxF "$triows_hash $triows_install_target" "$triows_stamp" \
-            || { case "$triows_install_target" in .|'.[docs]') true ;; *) false ;; esac \
+            || { case "$triows_install_target" in .|'.[docs]'|'.[redis]') true ;; *) false ;; esac \
                 && grep -qxF "$triows_hash .[test]" "$triows_stamp"; }
     }
 }
