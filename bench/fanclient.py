@@ -69,6 +69,9 @@ STALLED_RCVBUF = 4096
 POLL = 0.02
 #: Seconds the healthy subscribers get, after the last message was sent, to receive the rest.
 SETTLE = 3.0
+#: Seconds the publisher may wait for the server to read what it sent: longer, and the server
+#: has stopped reading it (a hand-written loop stuck on the stalled client): it stops sending.
+BLOCKED = 2.0
 #: ESTABLISHED in ``/proc/net/tcp``.
 TCP_ESTABLISHED = "01"
 MAX_ERROR_SAMPLES = 5
@@ -339,9 +342,14 @@ class Connection(asyncio.Protocol):
     def publish(self, body: bytes) -> None:
         self._send(b'42["pub",' + body + b"]" if self.run.eio else body)
 
-    async def drain(self) -> None:
+    async def drain(self) -> bool:
+        """Wait until the server has read enough of what was sent; ``False``: it stopped."""
         if self.writable is not None:
-            await self.writable
+            try:
+                await asyncio.wait_for(asyncio.shield(self.writable), BLOCKED)
+            except asyncio.TimeoutError:
+                return False
+        return True
 
 
 def message(seq: int, pad: bytes) -> bytes:
@@ -631,12 +639,15 @@ async def stalled(
     run.measuring = True
     interval_ns = 1e9 / rate
     seq = 0
+    blocked: int | None = None
     while seq < messages:
         due = min(messages, int((clock() - began) / interval_ns) + 1)
         while seq < due:
             publisher.publish(message(seq, pad))
             seq += 1
-        await publisher.drain()
+        if not await publisher.drain():
+            blocked = seq
+            break
         await asyncio.sleep(max(0.0, (began + seq * interval_ns - clock()) / 1e9))
     sent_s = (clock() - began) / 1e9
     await _settle(run, SETTLE)
@@ -660,6 +671,7 @@ async def stalled(
         "messages": messages,
         "message_bytes": len(message(0, pad)),
         "sent_s": round(sent_s, 3),
+        "publisher_blocked_after": blocked,
         "count": run.counted,
         "seconds": round(end - start, 4),
         "expected": messages * run.members,
@@ -697,9 +709,12 @@ async def burst(
     start, cpu = time.perf_counter(), time.process_time()
     began = clock()
     run.measuring = True
+    blocked: int | None = None
     for seq in range(messages):
         publisher.publish(message(seq, pad))
-        await publisher.drain()
+        if not await publisher.drain():
+            blocked = seq + 1
+            break
     sent_s = (clock() - began) / 1e9
     # Until every message reached every subscriber, or nothing arrives for SETTLE seconds.
     while not run.all_complete.done():
@@ -723,6 +738,7 @@ async def burst(
         "messages": messages,
         "message_bytes": len(message(0, pad)),
         "sent_s": round(sent_s, 3),
+        "publisher_blocked_after": blocked,
         "count": run.counted,
         "seconds": round(end - start, 4),
         "all_delivered_s": round(last, 3) if last and run.all_complete.done() else None,

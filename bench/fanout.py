@@ -240,6 +240,8 @@ def describe(run: dict[str, Any]) -> str:
         text += f" ({run['stalled_ending'][0]['how']})"
     if mode == "stalled":
         text += f"  healthy closed {run['healthy_closed']}"
+    if run.get("publisher_blocked_after") is not None:
+        text += f"  PUBLISHER BLOCKED after {run['publisher_blocked_after']} messages"
     if mode == "burst":
         text += f"  evicted {run['evicted']}"
     if mode == "fanout" and run.get("closed"):
@@ -301,6 +303,9 @@ def summarize(runs: list[dict[str, Any]], scenarios: Sequence[str]) -> dict[str,
                 if scenario.mode in ("stalled", "burst"):
                     row["delivered_pct_min"] = min((r["delivered_pct"] for r in ok), default=None)
                     row["delivered_pct"] = _median(r["delivered_pct"] for r in ok)
+                row["publisher_blocked_rounds"] = sum(
+                    r.get("publisher_blocked_after") is not None for r in ok
+                )
                 if scenario.mode == "stalled":
                     row["healthy_closed_max"] = max((r["healthy_closed"] for r in ok), default=None)
                     if variant == "stalled":
@@ -524,7 +529,7 @@ def tables(report: dict[str, Any]) -> list[tuple[str, list[str], list[list[str]]
                 [
                     system,
                     variant,
-                    f"{_num(row['delivered_pct_min'], 1)}% (min)",
+                    f"{_num(row['delivered_pct_min'], 1)}% (min)" + _blocked(row),
                     _num(row["healthy_closed_max"]),
                     _num(row["server_us_per_delivery"], 1),
                     _ms(row["p50_us"]),
@@ -581,6 +586,11 @@ def tables(report: dict[str, Any]) -> list[tuple[str, list[str], list[list[str]]
             )
         out.append(("Acceptance", header, rows))
     return out
+
+
+def _blocked(row: dict[str, Any]) -> str:
+    blocked = row.get("publisher_blocked_rounds")
+    return f"; publisher blocked in {blocked} of {row['rounds']} rounds" if blocked else ""
 
 
 def _verdict(verdict: str) -> str:
