@@ -292,12 +292,19 @@ class Server:
 
 @contextlib.contextmanager
 def serve(
-    app: str, cpu: int | None = None, *, module: str = "bench.apps", cwd: Path = ROOT
+    app: str,
+    cpu: int | None = None,
+    *,
+    module: str = "bench.apps",
+    cwd: Path = ROOT,
+    command: Sequence[str] | None = None,
 ) -> Iterator[Server]:
     """Run ``hypercorn --worker-class trio MODULE:APP`` (in ``cwd``) on 127.0.0.1; stop it after.
 
     A system of ``RUN_SYSTEMS`` is served by ``triows run MODULE:ITS_APP`` with its flags instead
-    (one process: it is its own worker).
+    (one process: it is its own worker). With ``command``, that command is run instead (a server
+    of another kind, which must say ``Running on http://127.0.0.1:PORT (...)`` on stderr as
+    hypercorn does; the fan-out benchmark's uvicorn and websockets servers).
 
     With ``cpu``, hypercorn and the processes it started (its worker) are pinned to that CPU
     once it serves.
@@ -310,7 +317,9 @@ def serve(
     """
     # No access log (hypercorn's default). The log level stays INFO: hypercorn says where it
     # listens in an INFO line, and logs nothing else at INFO while websockets are served.
-    if app in RUN_SYSTEMS:
+    if command is not None:
+        command = list(command)
+    elif app in RUN_SYSTEMS:
         served, flags = RUN_SYSTEMS[app]
         command = [sys.executable, "-m", "triows", "run", f"{module}:{served}", "--port", "0"]
         command += ["--no-access-log", "--drain-timeout", "1", *flags]
