@@ -52,6 +52,10 @@ class FakeConnection:
             await self._gate.wait()
         self.written.append(message["text"])
 
+    async def _write_frames(self, frames: list[Any]) -> bool:
+        await trio.lowlevel.checkpoint()
+        return False  # no server link here: the outbox writes them one by one
+
     def release(self) -> None:
         self.stuck = False
         self._gate.set()

@@ -10,7 +10,7 @@ server a small task of the connection pumps ASGI ``receive`` into the inbox inst
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Protocol
 
 from . import _hypercorn
@@ -41,6 +41,9 @@ class Link(Protocol):
         compression: str | None,
     ) -> None:
         """From now on, deliver every message to ``inbox``; negotiate ``compression``."""
+
+    async def send_many(self, messages: Sequence[Message]) -> bool:
+        """Write these ``websocket.send`` messages in one write; ``False`` if it cannot."""
 
     async def ping(self) -> None:
         """Send the client a ping (a no-op where the server cannot)."""

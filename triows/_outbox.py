@@ -38,6 +38,10 @@ if TYPE_CHECKING:
 
 __all__ = ["Outbox"]
 
+#: At most this many queued frames, and about this many bytes, go out in one write.
+BATCH_FRAMES = 64
+BATCH_BYTES = 64 << 10
+
 
 class _Frame:
     __slots__ = ("done", "message", "sent", "size", "when")
@@ -264,16 +268,32 @@ class Outbox:
                     frames.appendleft(frame)
                     self.fail()
                     return
+            # More queued behind it (a burst, a fan-out faster than this client): written
+            # together, in one write to the server where it can take them so.
+            batch = [frame]
+            if frames:
+                size = frame.size
+                while frames and len(batch) < BATCH_FRAMES and size < BATCH_BYTES:
+                    more = frames.popleft()
+                    self._bytes -= more.size
+                    size += more.size
+                    batch.append(more)
             self._writing = True
             try:
-                await websocket._write_frame(frame.message)
-                frame.sent = True
+                if len(batch) == 1 or not await websocket._write_frames(batch):
+                    for each in batch:
+                        await websocket._write_frame(each.message)
+                        each.sent = True
+                else:
+                    for each in batch:
+                        each.sent = True
             except WebSocketDisconnect:
                 pass
             finally:
                 self._writing = False
                 self.progressed_at = trio.current_time()
-                if frame.done is not None:
-                    frame.done.set()
+                for each in batch:
+                    if each.done is not None:
+                        each.done.set()
                 if self._room is not None:
                     self._room.unpark_all()

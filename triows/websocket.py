@@ -830,6 +830,29 @@ class WebSocket(HTTPConnection):
                 raise self._disconnect() from None
             raise WebSocketDisconnect(CloseCode.ABNORMAL) from None  # during our own close
 
+    async def _write_frames(self, frames: list[Any]) -> bool:
+        """Write the outbox's ``frames`` in one write, where the server's link can.
+
+        Returns:
+            ``False`` if it cannot (nothing was written: write them one by one).
+
+        Raises:
+            WebSocketDisconnect: The client is gone.
+        """
+        link = self._link
+        if link is None:
+            return False
+        await trio.lowlevel.checkpoint_if_cancelled()
+        try:
+            written = await link.send_many([frame.message for frame in frames])
+        except OSError:  # ASGI: the client is gone
+            self._inbox.end({"type": "websocket.disconnect", "code": CloseCode.ABNORMAL})
+            if self._conn_state is WebSocketState.DISCONNECTED:
+                raise self._disconnect() from None
+            raise WebSocketDisconnect(CloseCode.ABNORMAL) from None
+        await trio.lowlevel.cancel_shielded_checkpoint()
+        return written
+
     @staticmethod
     def _checkpointed(send: Send) -> Send:
         """``send`` made a checkpoint, for servers whose send may return without one."""

@@ -319,6 +319,10 @@ class _SessionLink:
     ) -> None:
         self._session._deliver = inbox.put
 
+    async def send_many(self, messages: Sequence[Message]) -> bool:
+        await trio.lowlevel.checkpoint()
+        return False  # one by one, as the app sends them
+
     async def ping(self) -> None:
         await trio.lowlevel.checkpoint()  # the in-process client has no ping frames
 
