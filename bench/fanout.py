@@ -118,13 +118,8 @@ SCENARIOS = {
     ),
 }
 
-# TODO(issue #13, Redis backend): cross-worker publish-to-deliver latency on Redis. Not built:
-# the backend does not exist yet (CHANNELS_URL="redis://..." is refused). The place for it: a
-# scenario "crossworker" whose system serves triows_channels with CHANNELS_URL=redis://... under
-# `--workers 2` (or two servers on one Redis), the publisher connected to one worker and the
-# subscribers to the other (a port each, or SO_REUSEPORT and a check of which worker answered),
-# measuring latency p50/p99 at a fixed rate as stalled1of100's "alone" run does; and the same
-# with both on one worker, for the ratio. docs/benchmarks.md has its place in the results too.
+# Cross-worker publish-to-deliver latency on Redis: python -m bench.channels_redis (two hosts on
+# one throw-away Redis; docs/benchmarks.md).
 
 #: What issue #13 asks (checked against the medians and the rounds; reported, not asserted).
 ACCEPTANCE = (
