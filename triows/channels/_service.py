@@ -17,7 +17,7 @@ import pydantic_core
 import trio
 
 from ..errors import ConfigurationError, WebSocketStateError
-from ..websocket import WebSocket
+from ..websocket import WebSocket, WebSocketState
 from ._backend import Backend, Presence, frame
 from ._hub import Hub, Member, Topic, presence_diff, presence_state
 from ._memory import MemoryBackend
@@ -131,11 +131,14 @@ class Channels:
         self._history = dict(history or {})
         self._keeps: dict[str, int] = {}
         self._hub = Hub(pace_timeout)
-        self._backend: Backend = _backend_for(url, presence_timeout, publish_timeout)
+        backend = _backend_for(url, presence_timeout, publish_timeout)
+        #: In memory, publishing delivers in the publisher's task (which is then paced); on
+        #: Redis, the backend's delivery task delivers and paces.
+        self._local = isinstance(backend, MemoryBackend)
+        if isinstance(backend, MemoryBackend):
+            backend.attach(self._hub)  # usable without the lifespan too
+        self._backend: Backend = backend
         self._started = False
-        self._local = isinstance(self._backend, MemoryBackend)
-        if self._local:
-            self._backend.attach(self._hub)  # type: ignore[attr-defined]
 
     @classmethod
     def from_config(cls, config: Config) -> Channels:
@@ -213,7 +216,7 @@ class Channels:
         since: str | None,
         last: int,
     ) -> Membership:
-        if websocket.connection_state.name != "CONNECTED":
+        if websocket.connection_state is not WebSocketState.CONNECTED:
             raise WebSocketStateError(
                 f"joining {topic!r} needs the websocket CONNECTED, but it is "
                 f"{websocket.connection_state.name}"
