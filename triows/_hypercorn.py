@@ -48,6 +48,9 @@ the installed version, and :func:`attach` checks the shape it relies on before u
 
 from __future__ import annotations
 
+import fcntl
+import sys
+import termios
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from typing import Any, cast
 
@@ -78,6 +81,7 @@ class HypercornLink:
         "_inbox",
         "_max_size",
         "_on_too_big",
+        "_server",
         "_size",
         "channel",
         "close_frame",
@@ -100,6 +104,8 @@ class HypercornLink:
         self._connection: Any = None
         self._events: Any = None
         self._compression: str | None = None
+        #: hypercorn's TCP server of this connection, for :meth:`write_now` (plain TCP only).
+        self._server: Any = _tcp_server(stream)
 
     def first_message(self) -> Message:
         """The ``websocket.connect`` hypercorn queued before the app started."""
@@ -222,6 +228,64 @@ class HypercornLink:
         if not stream.closed and self._connection is not None:
             await stream._send_wsproto_event(Ping())
 
+    def write_now(self, text: str) -> bytes | None:
+        """Encode a text frame and write it to the socket at once, without waiting.
+
+        For a fan-out into an idle connection: what ``websockets.broadcast`` does, instead of
+        waking a writer task per member. Only on a plain TCP connection over HTTP/1.1 whose
+        writes hypercorn is not in the middle of (its send lock is free), and only what the
+        socket takes now: the rest of the frame is returned, to be written before anything
+        else (the outbox's next frame).
+
+        Returns:
+            ``b""`` once it is all written, the bytes still to write, or ``None`` if it could
+            not begin (nothing was encoded).
+        """
+        server = self._server
+        stream = self.stream
+        if server is None or stream.closed or server.send_lock.locked():
+            return None
+        from hypercorn.protocol.ws_stream import ASGIWebsocketState
+        from wsproto.events import TextMessage
+        from wsproto.utilities import LocalProtocolError
+
+        if stream.state != ASGIWebsocketState.CONNECTED:
+            return None
+        try:
+            data: bytes = stream.connection.send(TextMessage(data=text))
+        except LocalProtocolError:
+            return None
+        try:
+            sent: int = server.stream.socket._sock.send(data)
+        except (BlockingIOError, InterruptedError):
+            sent = 0
+        except OSError:
+            return data  # the peer is gone: the writer's write of the rest will say so
+        return data[sent:]
+
+    def unsent(self) -> int | None:
+        """Bytes the kernel still holds for this connection's socket (Linux ``SIOCOUTQ``).
+
+        A member whose frames wait in the kernel, not in its outbox, shows it is reading when
+        this shrinks: how a paced publisher tells it from a client that stopped.
+        """
+        server = self._server
+        if server is None:
+            return None
+        try:
+            raw = bytearray(4)
+            fcntl.ioctl(server.stream.socket._sock.fileno(), termios.TIOCOUTQ, raw)
+        except (OSError, ValueError):
+            return None
+        return int.from_bytes(raw, sys.byteorder)
+
+    async def send_raw(self, data: bytes) -> None:
+        """Write bytes of a frame :meth:`write_now` began, through hypercorn's own lock."""
+        from hypercorn.protocol.events import Data
+
+        stream = self.stream
+        await stream.send(Data(stream_id=stream.stream_id, data=data))
+
     async def send_many(self, messages: Sequence[Message]) -> bool:
         """Encode several ``websocket.send`` messages and give hypercorn their bytes at once.
 
@@ -273,6 +337,27 @@ class HypercornLink:
 
 def _nothing() -> None:
     pass
+
+
+def _tcp_server(stream: Any) -> Any:
+    """The hypercorn ``TCPServer`` behind ``stream`` if it is plain TCP over HTTP/1.1, else None.
+
+    ``WSStream.send`` is ``H11Protocol.stream_send``, whose ``send`` is the server's
+    ``protocol_send``; a TLS or HTTP/2 connection (or another hypercorn) has another shape.
+    """
+    import socket
+
+    protocol = getattr(getattr(stream, "send", None), "__self__", None)
+    server = getattr(getattr(protocol, "send", None), "__self__", None)
+    lock = getattr(server, "send_lock", None)
+    raw = getattr(getattr(getattr(server, "stream", None), "socket", None), "_sock", None)
+    if (
+        type(protocol).__name__ != "H11Protocol"
+        or lock is None
+        or not isinstance(raw, socket.socket)
+    ):
+        return None
+    return server
 
 
 #: The parameters of a permessage-deflate offer (RFC 7692, section 7).

@@ -42,6 +42,15 @@ class Link(Protocol):
     ) -> None:
         """From now on, deliver every message to ``inbox``; negotiate ``compression``."""
 
+    def write_now(self, text: str) -> bytes | None:
+        """Write a text frame now, without waiting; what is left of it, or ``None`` if not."""
+
+    async def send_raw(self, data: bytes) -> None:
+        """Write bytes of a frame :meth:`write_now` began."""
+
+    def unsent(self) -> int | None:
+        """Bytes the kernel still holds for the socket, if it can be told."""
+
     async def send_many(self, messages: Sequence[Message]) -> bool:
         """Write these ``websocket.send`` messages in one write; ``False`` if it cannot."""
 

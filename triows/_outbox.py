@@ -273,7 +273,13 @@ class Outbox:
             batch = [frame]
             if frames:
                 size = frame.size
-                while frames and len(batch) < BATCH_FRAMES and size < BATCH_BYTES:
+                while (
+                    frames
+                    and len(batch) < BATCH_FRAMES
+                    and size < BATCH_BYTES
+                    and frame.message["type"] == "websocket.send"
+                    and frames[0].message["type"] == "websocket.send"
+                ):
                     more = frames.popleft()
                     self._bytes -= more.size
                     size += more.size

@@ -823,6 +823,10 @@ class WebSocket(HTTPConnection):
 
     async def _write_frame(self, message: Message) -> None:
         try:
+            if message["type"] == "triows.rest":  # what the socket did not take of a fan-out
+                assert self._link is not None
+                await self._link.send_raw(message["data"])
+                return
             await self._write(message)
         except OSError:  # ASGI: the client is gone
             self._inbox.end({"type": "websocket.disconnect", "code": CloseCode.ABNORMAL})
@@ -865,6 +869,33 @@ class WebSocket(HTTPConnection):
         return checkpointed
 
     # -- sending without waiting -----------------------------------------------------------
+
+    def _fan_out(self, text: str) -> bool:
+        """``push_text`` for a channel's fan-out: into an idle connection, written at once.
+
+        Where the server's link can (hypercorn, plain TCP), a frame for a connection with
+        nothing queued is written to its socket without waking the outbox's writer; what the
+        socket does not take is queued first in the outbox. Otherwise it is pushed.
+        """
+        link = self._link
+        outbox = self._outbox
+        if (
+            link is not None
+            and self._conn_state is WebSocketState.CONNECTED
+            and self._nursery is not None
+            and (outbox is None or not outbox.busy)
+        ):
+            rest = link.write_now(text)
+            if rest is not None:
+                if rest:
+                    message = {"type": "triows.rest", "data": rest}
+                    if outbox is None:
+                        outbox = self._outbox = Outbox(self, self._settings.outbox)
+                    outbox.push(message, len(rest))  # into an empty outbox: never refused
+                elif outbox is not None:
+                    outbox.progressed_at = trio.current_time()
+                return True
+        return self.push_text(text)
 
     def push_text(self, data: str) -> bool:
         """Queue a text frame in the connection's outbox and return at once.

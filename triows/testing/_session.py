@@ -319,6 +319,15 @@ class _SessionLink:
     ) -> None:
         self._session._deliver = inbox.put
 
+    def write_now(self, text: str) -> bytes | None:
+        return None  # the session takes each frame as the app sends it
+
+    async def send_raw(self, data: bytes) -> None:  # pragma: no cover - write_now gives none
+        raise AssertionError("the in-process session never has frame bytes to write")
+
+    def unsent(self) -> int | None:
+        return None
+
     async def send_many(self, messages: Sequence[Message]) -> bool:
         await trio.lowlevel.checkpoint()
         return False  # one by one, as the app sends them
