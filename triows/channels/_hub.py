@@ -28,15 +28,16 @@ if TYPE_CHECKING:
 
 __all__ = ["Hub", "Member", "Topic"]
 
-#: Pace waits in a row without progress after which a member counts as stalled (a client that
-#: stopped reading): one wait is not enough, TCP's window updates can take that long to come.
-STALLED = 3
+#: Seconds without progress after which a member over half full counts as stalled (a client
+#: that stopped reading): nobody waits for it. Progress is its writer finishing a frame, or the
+#: kernel's queue for its socket shrinking (TCP's window updates can be slow to come).
+STALLED = 0.5
 
 
 class Member:
     """One connection in one topic."""
 
-    __slots__ = ("held", "idle_waits", "key", "meta", "skip", "topic", "websocket")
+    __slots__ = ("held", "key", "meta", "skip", "topic", "unsent", "websocket")
 
     def __init__(self, websocket: WebSocket, topic: Topic, key: str | None, meta: Any) -> None:
         self.websocket = websocket
@@ -47,9 +48,8 @@ class Member:
         self.held: list[tuple[str | None, str]] | None = []
         #: A frame not to give this member (the announcement of its own join).
         self.skip: str | None = None
-        #: Pace waits in a row in which it took nothing; at ``STALLED`` it is not waited for
-        #: again until its outbox is below half full.
-        self.idle_waits = 0
+        #: What the kernel held for its socket at the last look (see :meth:`Hub.deliver`).
+        self.unsent: int | None = None
 
 
 class Topic:
@@ -89,10 +89,16 @@ class Hub:
             if not websocket._fan_out(text):
                 continue  # dropped by the policy, or the connection has ended (it leaves)
             outbox = websocket._outbox
-            if outbox is not None:
-                if not outbox.filling:
-                    member.idle_waits = 0
-                elif member.idle_waits < STALLED:
+            if outbox is not None and outbox.filling:
+                now = trio.current_time()
+                if now - outbox.progressed_at >= STALLED:
+                    # Its writer has waited long on a full socket: the client still reads if
+                    # the kernel's queue for it has shrunk since the last look.
+                    unsent = websocket._link.unsent() if websocket._link is not None else None
+                    if unsent is not None and member.unsent is not None and unsent < member.unsent:
+                        outbox.progressed_at = now
+                    member.unsent = unsent
+                if now - outbox.progressed_at < STALLED:
                     lagging.append(member)
 
     async def pace(self, topic: str) -> None:
@@ -102,16 +108,9 @@ class Hub:
             await trio.lowlevel.checkpoint()
             return
         lagging, here.lagging = here.lagging, []
-        before = [_progress(member) for member in lagging]
         with trio.move_on_after(self.pace_timeout):
             for member in lagging:
                 await member.websocket.drain()
-        for member, then in zip(lagging, before, strict=True):
-            outbox = member.websocket._outbox
-            if outbox is not None and outbox.filling and not _moved(then, _progress(member)):
-                member.idle_waits += 1  # nothing taken in a whole wait (TCP may be slow to say)
-            else:
-                member.idle_waits = 0
         await trio.lowlevel.checkpoint()
 
     def catch_up(self, member: Member, replayed: str | None) -> None:
@@ -131,24 +130,6 @@ class Hub:
     ) -> None:
         """Tell ``topic``'s members here who came and went (from the backend)."""
         self.deliver(topic, None, presence_diff(joins, leaves))
-
-
-def _progress(member: Member) -> tuple[float, int | None]:
-    """When its writer last finished a frame, and what the kernel holds for its socket."""
-    websocket = member.websocket
-    outbox = websocket._outbox
-    link = websocket._link
-    return (
-        outbox.progressed_at if outbox is not None else 0.0,
-        link.unsent() if link is not None else None,
-    )
-
-
-def _moved(then: tuple[float, int | None], now: tuple[float, int | None]) -> bool:
-    """Whether a member took something between two looks at its progress."""
-    if now[0] > then[0]:
-        return True
-    return then[1] is not None and now[1] is not None and now[1] < then[1]
 
 
 def presence_state(members: Mapping[str, list[Any]]) -> str:
