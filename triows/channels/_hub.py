@@ -1,12 +1,17 @@
 """The members of this worker's topics, and how a message reaches them.
 
-A topic has members (connections of this worker). A message for a topic is pushed to each
-member's outbox, never awaited, so one stalled client delays nobody; the route's outbox policy
-decides what happens to a member that cannot keep up. Then the deliverer is *paced*: if some
-members' outboxes are over half full while their writers are still writing (a frame went out
-within ``CHANNELS_PACE_TIMEOUT``), it waits, at most that long, for them to drain below half, so
-a burst from one publisher goes out at the speed of the members that keep up instead of
-overflowing everyone's outbox at once. A member whose writer has written nothing for that long
+A topic has members (connections of this worker). A message for a topic is written to each
+member without waiting for any: into an idle member's socket directly (on hypercorn over plain
+TCP: encoded once per member by its wsproto connection, one non-blocking send, as
+``websockets.broadcast`` does; what the socket does not take goes first into the outbox), else
+pushed to the member's outbox, whose writer task sends it. So one stalled client delays nobody;
+the route's outbox policy decides what happens to a member that cannot keep up.
+
+Then the deliverer is *paced*: if some members' outboxes are over half full and they are still
+taking frames (their writer finished one, or the kernel's queue for their socket shrank, within
+the last ``STALLED`` seconds), it waits, at most ``CHANNELS_PACE_TIMEOUT``, for them to drain
+below half, so a burst from one publisher goes out at the speed of the members that keep up
+instead of overflowing everyone's outbox at once. A member that has taken nothing for that long
 has stopped reading: nobody waits for it, and its policy takes over (``close``: 1013).
 
 A member that joined ``since`` an id is *catching up*: live messages are held for it until its
