@@ -288,7 +288,11 @@ class Outbox:
             try:
                 if len(batch) == 1 or not await websocket._write_frames(batch):
                     for each in batch:
-                        await websocket._write_frame(each.message)
+                        message = each.message
+                        if message["type"] == "triows.rest":  # the rest of a fan-out's frame
+                            await websocket._write_rest(message["data"])
+                        else:
+                            await websocket._write_frame(message)
                         each.sent = True
                 else:
                     for each in batch:

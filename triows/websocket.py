@@ -823,16 +823,24 @@ class WebSocket(HTTPConnection):
 
     async def _write_frame(self, message: Message) -> None:
         try:
-            if message["type"] == "triows.rest":  # what the socket did not take of a fan-out
-                assert self._link is not None
-                await self._link.send_raw(message["data"])
-                return
             await self._write(message)
         except OSError:  # ASGI: the client is gone
-            self._inbox.end({"type": "websocket.disconnect", "code": CloseCode.ABNORMAL})
-            if self._conn_state is WebSocketState.DISCONNECTED:  # with the code it left with
-                raise self._disconnect() from None
-            raise WebSocketDisconnect(CloseCode.ABNORMAL) from None  # during our own close
+            raise self._client_gone() from None
+
+    async def _write_rest(self, data: bytes) -> None:
+        """Write what the socket did not take of a fan-out's frame (:meth:`_fan_out`)."""
+        assert self._link is not None
+        try:
+            await self._link.send_raw(data)
+        except OSError:
+            raise self._client_gone() from None
+
+    def _client_gone(self) -> WebSocketDisconnect:
+        """A write failed: the client is gone. What the write raises."""
+        self._inbox.end({"type": "websocket.disconnect", "code": CloseCode.ABNORMAL})
+        if self._conn_state is WebSocketState.DISCONNECTED:  # with the code it left with
+            return self._disconnect()
+        return WebSocketDisconnect(CloseCode.ABNORMAL)  # during our own close
 
     async def _write_frames(self, frames: list[Any]) -> bool:
         """Write the outbox's ``frames`` in one write, where the server's link can.
@@ -850,10 +858,7 @@ class WebSocket(HTTPConnection):
         try:
             written = await link.send_many([frame.message for frame in frames])
         except OSError:  # ASGI: the client is gone
-            self._inbox.end({"type": "websocket.disconnect", "code": CloseCode.ABNORMAL})
-            if self._conn_state is WebSocketState.DISCONNECTED:
-                raise self._disconnect() from None
-            raise WebSocketDisconnect(CloseCode.ABNORMAL) from None
+            raise self._client_gone() from None
         await trio.lowlevel.cancel_shielded_checkpoint()
         return written
 
