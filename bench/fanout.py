@@ -627,7 +627,7 @@ def _ms(us: float | None) -> str:
 def terminal(report: dict[str, Any]) -> str:
     lines = []
     for title, header, rows in tables(report):
-        widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(header)]
+        widths = [max([len(h), *(len(r[i]) for r in rows)]) for i, h in enumerate(header)]
         lines += ["", title, "  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True))]
         lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in rows]
     return "\n".join(lines)
