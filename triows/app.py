@@ -7,41 +7,35 @@ handler call.
 
 from __future__ import annotations
 
-import inspect
 import traceback
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import quote
 
 import pydantic_core
 import trio
 
+from ._build import build_routes
+from .controllers import describe
 from ._drain import Drain
 from ._hooks import HookCall
 from ._logging import server_error, where
-from ._settings import resolve
 from ._timers import Timers
 from ._types import Receive, Scope, Send
 from .channels import Channels
 from .config import Config
-from .controllers import (
-    collect_handlers,
-    controller_info,
-    hook_of,
-    join_path,
-    render_template_name,
-)
-from .controllers import route_infos as _route_infos
 from .di import Container, Provider
 from .endpoints import Driver, Handler, HTTPEndpoint, MessageLoop, PlainHandler, WebSocketEndpoint
 from .errors import ConfigurationError, HTTPException, exception_leaves
-from .guards import Guards, RouteGuards, guards_of
+from .events import EventLoop
+from .guards import Guards, RouteGuards
 from .listener import MessageSpec
 from .params import CallPlan
 from .requests import ClientDisconnect, Request
 from .responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
+from .routes import HTTPRoute, RouteTable, WebSocketRoute
 from .routing import PathTemplate, Route, Router, URLNames
 from .staticfiles import StaticFiles
 from .templating import Templates, controller_template_folder
@@ -116,10 +110,10 @@ class App:
         if self.static is not None and not self.static.folder.is_dir():
             raise ConfigurationError(f"static_folder {str(static_folder)!r} is not a folder")
 
-        http_routes, ws_routes = self._build_routes()
-        self.http_router: Router[HTTPHandler] = Router(http_routes, "http")
-        self.websocket_router: Router[WebSocketHandler] = Router(ws_routes, "websocket")
-        self._names = URLNames([*http_routes, *ws_routes])
+        #: Every route of the app (``triows.routes``): what it serves, and what its AsyncAPI
+        #: document describes.
+        self.routes: RouteTable
+        self._build()
 
     # -- building --------------------------------------------------------------------------
 
@@ -137,10 +131,7 @@ class App:
         self._drain.timeout = self.config.WEBSOCKET_DRAIN_TIMEOUT
         self.channels = Channels.from_config(self.config)
         self.container = Container([Provider(Channels, use_value=self.channels), *self.providers])
-        http_routes, ws_routes = self._build_routes()
-        self.http_router = Router(http_routes, "http")
-        self.websocket_router = Router(ws_routes, "websocket")
-        self._names = URLNames([*http_routes, *ws_routes])
+        self._build()
 
     def _find_template_folders(self, template_folder: str | Path | None) -> list[Path]:
         folders = []
@@ -171,95 +162,67 @@ class App:
             self._templates = Templates(self._template_folders, self.url_path_for)
         return self._templates
 
-    def _build_routes(
-        self,
-    ) -> tuple[list[Route[HTTPHandler]], list[Route[WebSocketHandler]]]:
-        http_routes: list[Route[HTTPHandler]] = []
-        ws_routes: list[Route[WebSocketHandler]] = []
-        seen: set[type] = set()
-        for controller in self.controllers:
-            info = controller_info(controller)
-            if info is None:
-                raise ConfigurationError(
-                    f"{getattr(controller, '__name__', controller)!r} is listed in "
-                    "controllers=[...] but is not decorated with @Controller(prefix)"
-                )
-            if controller in seen:
-                raise ConfigurationError(f"{controller.__name__} is listed twice in controllers")
-            seen.add(controller)
-            controller_args = self.container.constructor_plans(
-                controller, needed_by=controller.__name__
+    def _check_template(self, owner: str, template: str, controller: type) -> None:
+        if not self._template_folders:
+            raise ConfigurationError(
+                f"{owner} renders {template!r}, but the App has no templates: "
+                "pass template_folder=..., or put a 'templates' folder beside "
+                f"{controller.__module__}"
             )
-            controller_guards = guards_of(controller)
-            for _, fn in collect_handlers(controller):
-                owner = f"{controller.__name__}.{fn.__name__}"
-                template = render_template_name(fn)
-                guards = RouteGuards(
-                    [*self.guards, *controller_guards, *guards_of(fn)], self.container, owner
+        if not self.templates.exists(template):
+            folders = ", ".join(str(f) for f in self._template_folders)
+            raise ConfigurationError(f"{owner} renders {template!r}, which is not in {folders}")
+
+    def _build(self) -> None:
+        """Compile the route model, then the endpoints that serve it."""
+        self.routes = build_routes(
+            self.controllers, self.guards, self.container, self.config, self._check_template
+        )
+        http_routes, ws_routes = self._serve(self.routes)
+        self.http_router: Router[HTTPHandler] = Router(http_routes, "http")
+        self.websocket_router: Router[WebSocketHandler] = Router(ws_routes, "websocket")
+        self._names = URLNames([*http_routes, *ws_routes])
+
+    def _serve(
+        self, table: RouteTable
+    ) -> tuple[list[Route[HTTPHandler]], list[Route[WebSocketHandler]]]:
+        """The endpoints of every route of ``table``: built from the route model alone."""
+        constructors: dict[type, Mapping[str, Any]] = {}
+
+        def handler(route: HTTPRoute | WebSocketRoute) -> Handler:
+            controller = route.controller
+            if controller not in constructors:
+                constructors[controller] = self.container.constructor_plans(
+                    controller, needed_by=controller.__name__
                 )
-                for route in _route_infos(fn):
-                    try:
-                        path = PathTemplate(join_path(info.prefix, route.path))
-                    except ConfigurationError as exc:
-                        raise ConfigurationError(f"{owner}: {exc}") from None
-                    plan = CallPlan(
-                        fn,
-                        route.kind,
-                        path.converters,
-                        self.container,
-                        extra_handler=route.use_extra_handler,
-                    )
-                    name = route.name or fn.__name__
-                    if route.kind == "http":
-                        if template is not None and not self._template_folders:
-                            raise ConfigurationError(
-                                f"{owner} renders {template!r}, but the App has no templates: "
-                                "pass template_folder=..., or put a 'templates' folder beside "
-                                f"{controller.__module__}"
-                            )
-                        if template is not None and not self.templates.exists(template):
-                            folders = ", ".join(str(f) for f in self._template_folders)
-                            raise ConfigurationError(
-                                f"{owner} renders {template!r}, which is not in {folders}"
-                            )
-                        endpoint = HTTPEndpoint(
-                            Handler(controller, fn, plan, guards, controller_args),
-                            template,
-                            self._templates if template else None,
-                        )
-                        methods = route.methods | ({"HEAD"} if "GET" in route.methods else set())
-                        http_routes.append(Route(path, endpoint, name, frozenset(methods), owner))
-                        continue
-                    if template is not None:
-                        raise ConfigurationError(
-                            f"{owner}: @render cannot decorate a websocket route"
-                        )
-                    handler = Handler(controller, fn, plan, guards, controller_args)
-                    driver: Driver = PlainHandler(fn)
-                    hooks: dict[str, HookCall | None] = {"connect": None, "disconnect": None}
-                    if route.use_extra_handler:
-                        spec = MessageSpec(owner, route.encoding, plan.ws_body, plan.ws_body_embed)
-                        body = {entry[0] for entry in plan.ws_body}
-                        available = [
-                            name
-                            for name in list(inspect.signature(fn).parameters)[1:]
-                            if name not in body
-                        ]
-                        for kind in hooks:
-                            hook = hook_of(fn, kind)  # type: ignore[arg-type]
-                            if hook is not None:
-                                hooks[kind] = HookCall(hook, kind, owner, available)
-                        driver = MessageLoop(fn, spec, hooks["connect"], route.on_invalid)
-                    ws_endpoint = WebSocketEndpoint(
-                        handler,
-                        driver,
-                        resolve(self.config, dict(route.options)),
-                        self.timers,
-                        self._drain,
-                        debug=self.config.DEBUG,
-                        disconnect=hooks["disconnect"],
-                    )
-                    ws_routes.append(Route(path, ws_endpoint, name, frozenset(), owner))
+            return Handler(
+                controller,
+                route.handler,
+                CallPlan(route.handshake_parameters, self.container, describe(route.handler)),
+                RouteGuards(list(route.guards), self.container, route.owner),
+                constructors[controller],
+            )
+
+        http_routes: list[Route[HTTPHandler]] = []
+        for http in table.http:
+            endpoint = HTTPEndpoint(
+                handler(http), http.template, self._templates if http.template else None
+            )
+            endpoint.route = http
+            http_routes.append(Route(http.path, endpoint, http.name, http.methods, http.owner))
+        ws_routes: list[Route[WebSocketHandler]] = []
+        for ws in table.websocket:
+            ws_endpoint = WebSocketEndpoint(
+                handler(ws),
+                _driver(ws),
+                ws.settings,
+                self.timers,
+                self._drain,
+                debug=self.config.DEBUG,
+                disconnect=_hook(ws, "disconnect"),
+            )
+            ws_endpoint.route = ws
+            ws_routes.append(Route(ws.path, ws_endpoint, ws.name, frozenset(), ws.owner))
         if self.static is not None:
             static = self.static
             http_routes.append(
@@ -438,3 +401,27 @@ class App:
         finally:
             self._nursery = None
         await send({"type": "lifespan.shutdown.complete"})
+
+
+def _hook(route: WebSocketRoute, kind: Literal["connect", "disconnect"]) -> HookCall | None:
+    fn = route.connect if kind == "connect" else route.disconnect
+    if fn is None:
+        return None
+    return HookCall(fn, kind, route.owner, [p.name for p in route.handshake_parameters])
+
+
+def _driver(route: WebSocketRoute) -> Driver:
+    """How ``route`` runs its handler: chosen here, once."""
+    if route.driver == "plain":
+        return PlainHandler(route.handler)
+    if route.driver == "events":
+        return EventLoop(
+            route.handler,
+            route.events,
+            route.discriminator,
+            _hook(route, "connect"),
+            route.on_invalid,
+            route.owner,
+        )
+    spec = MessageSpec(route.owner, route.encoding, route.body)
+    return MessageLoop(route.handler, spec, _hook(route, "connect"), route.on_invalid)

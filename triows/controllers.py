@@ -9,9 +9,13 @@ from __future__ import annotations
 
 import inspect
 import re
+import types
+import typing
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
+
+import pydantic
 
 from ._settings import APP_DEFAULT, AppDefault, OutboxPolicy, check_route_options
 from .errors import ConfigurationError
@@ -46,6 +50,7 @@ _ROUTES_ATTR = "__triows_routes__"
 _CONTROLLER_ATTR = "__triows_controller__"
 _RENDER_ATTR = "__triows_render__"
 _HOOK_ATTRS = {"connect": "__triows_connect__", "disconnect": "__triows_disconnect__"}
+_EVENTS_ATTR = "__triows_events__"
 
 
 def describe(fn: Any) -> str:
@@ -66,6 +71,10 @@ class RouteInfo:
     on_invalid: OnInvalid = "close"
     #: ``@ws_route`` settings that override the app's ``WEBSOCKET_*`` config keys.
     options: tuple[tuple[str, Any], ...] = ()
+    #: The JSON field that names a message's event (routes with ``@ws_route.on`` handlers).
+    discriminator: str = "event"
+    #: The models of the messages the server sends (``sends=``), for the AsyncAPI document.
+    sends: tuple[Any, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -85,6 +94,12 @@ def hook_of(handler: Any, kind: Literal["connect", "disconnect"]) -> Callable[..
     """The connect or disconnect hook registered for an extra-handler ``handler``, if any."""
     hook: Callable[..., Any] | None = getattr(handler, _HOOK_ATTRS[kind], None)
     return hook
+
+
+def event_handlers(handler: Any) -> list[tuple[Callable[..., Any], str | None]]:
+    """The ``@ws_route.on(handler)`` event handlers of ``handler``, and their event names."""
+    found: list[tuple[Callable[..., Any], str | None]] = getattr(handler, _EVENTS_ATTR, [])
+    return found
 
 
 def render_template_name(fn: Any) -> str | None:
@@ -156,6 +171,8 @@ class _WsRoute:
         use_extra_handler: bool = False,
         encoding: Encoding = "json",
         on_invalid: OnInvalid = "close",
+        discriminator: str = "event",
+        sends: Sequence[Any] | Any = (),
         max_message_size: int | AppDefault = APP_DEFAULT,
         idle_timeout: float | AppDefault | None = APP_DEFAULT,
         heartbeat: tuple[str, str] | AppDefault | None = APP_DEFAULT,
@@ -178,6 +195,10 @@ class _WsRoute:
             encoding: With ``use_extra_handler``: ``"text"``, ``"json"`` or ``"bytes"``.
             on_invalid: With ``use_extra_handler``: after a message fails validation and its
                 error frame is sent, ``"close"`` (1008, the default) or ``"reply"`` (stay open).
+            discriminator: With ``@ws_route.on`` event handlers: the JSON field that names a
+                message's event.
+            sends: The pydantic models of the messages the server sends on this route (a
+                sequence, or a union ``A | B``), listed in the AsyncAPI document.
             max_message_size: Largest message a client may send (then close 1009).
             idle_timeout: Seconds of silence from the client before closing with 1001.
             heartbeat: ``(ping, pong)`` text frames triows answers itself.
@@ -207,7 +228,16 @@ class _WsRoute:
         }
         options = tuple((k, v) for k, v in given.items() if v is not APP_DEFAULT)
         info = RouteInfo(
-            "websocket", path, frozenset(), name, use_extra_handler, encoding, on_invalid, options
+            "websocket",
+            path,
+            frozenset(),
+            name,
+            use_extra_handler,
+            encoding,
+            on_invalid,
+            options,
+            discriminator,
+            _flatten_sends(sends),
         )
 
         def decorate(fn: F) -> F:
@@ -217,6 +247,17 @@ class _WsRoute:
                     f"@ws_route({path!r}) on {describe(fn)}: unknown encoding {encoding!r}; "
                     "use one of 'text', 'json', 'bytes' or None"
                 )
+            if not isinstance(discriminator, str) or not discriminator:
+                raise ConfigurationError(
+                    f"@ws_route({path!r}) on {describe(fn)}: discriminator must be the name of "
+                    f"a JSON field, got {discriminator!r}"
+                )
+            for model in info.sends:
+                if not (inspect.isclass(model) and issubclass(model, pydantic.BaseModel)):
+                    raise ConfigurationError(
+                        f"@ws_route({path!r}) on {describe(fn)}: sends= lists pydantic models "
+                        f"(the messages the server sends), got {model!r}"
+                    )
             if on_invalid not in ON_INVALID:
                 raise ConfigurationError(
                     f"@ws_route({path!r}) on {describe(fn)}: unknown on_invalid "
@@ -249,6 +290,41 @@ class _WsRoute:
         """
         return self._hook(handler, "disconnect")
 
+    def on(self, handler: Callable[..., Any], event: str | None = None) -> Callable[[F], F]:
+        """Register ``async def on_say(self, message: Say, ...)`` for one event of ``handler``.
+
+        ``handler``'s route then dispatches each message by its discriminator field
+        (``"event"``, or the route's ``discriminator=``) to the event handler whose model
+        declares that value (a ``Literal`` field), or whose ``event`` is that value. The
+        message is validated as that model; the handler's other parameters get the route's
+        handshake parameters of the same name. Its return value (a model, or ``None``) is the
+        reply. ``handler`` itself then runs once per connection, when it has opened
+        (``docs/events.md``).
+
+        Args:
+            handler: A ``use_extra_handler=True`` websocket route of the same controller.
+            event: The event's name, when the model does not declare its discriminator field.
+
+        Raises:
+            ConfigurationError: ``handler`` is not a ``use_extra_handler=True`` route, the event
+                handler is not ``async def``, or ``event`` is not a string.
+        """
+        decorator = f"@ws_route.on({describe(handler)})"
+        if not any(i.kind == "websocket" and i.use_extra_handler for i in route_infos(handler)):
+            raise ConfigurationError(
+                f"{decorator}: {describe(handler)} is not a websocket route with "
+                "use_extra_handler=True (declare it with @ws_route above it)"
+            )
+        if event is not None and (not isinstance(event, str) or not event):
+            raise ConfigurationError(f"{decorator}: event must be a non-empty string")
+
+        def register(fn: F) -> F:
+            _check_handler(fn, decorator)
+            setattr(handler, _EVENTS_ATTR, [*event_handlers(handler), (fn, event)])
+            return fn
+
+        return register
+
     @staticmethod
     def _hook(handler: Any, kind: Literal["connect", "disconnect"]) -> Callable[[F], F]:
         decorator = f"@ws_route.{kind}({describe(handler)})"
@@ -273,6 +349,20 @@ class _WsRoute:
 
 
 ws_route = _WsRoute()
+
+
+def _flatten_sends(sends: Any) -> tuple[Any, ...]:
+    """``sends=`` as a tuple of types: a union ``A | B`` or a sequence of types and unions."""
+    if sends is None:
+        return ()
+    items = list(sends) if isinstance(sends, (list, tuple, set, frozenset)) else [sends]
+    flat: list[Any] = []
+    for item in items:
+        if typing.get_origin(item) in (typing.Union, types.UnionType):
+            flat.extend(typing.get_args(item))
+        else:
+            flat.append(item)
+    return tuple(dict.fromkeys(flat))
 
 
 def render(template_name: str) -> Callable[[F], F]:

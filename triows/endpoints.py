@@ -135,6 +135,8 @@ class HTTPEndpoint:
         self.handler = handler
         self.template = template
         self.templates = templates
+        #: The route it serves (set by the app).
+        self.route: Any = None
 
     async def __call__(self, request: Request) -> Response:
         """Answer ``request``: guards, then parameters, then the handler."""
@@ -241,7 +243,16 @@ class WebSocketEndpoint:
         disconnect: The disconnect hook, if any.
     """
 
-    __slots__ = ("debug", "disconnect", "drain", "driver", "handler", "settings", "timers")
+    __slots__ = (
+        "debug",
+        "disconnect",
+        "drain",
+        "driver",
+        "handler",
+        "route",
+        "settings",
+        "timers",
+    )
 
     def __init__(
         self,
@@ -261,6 +272,8 @@ class WebSocketEndpoint:
         self.timers = timers
         self.debug = debug
         self.disconnect = disconnect
+        #: The route it serves (set by the app).
+        self.route: Any = None
 
     async def __call__(self, websocket: WebSocket) -> None:
         """Serve ``websocket`` until the connection has ended.

@@ -18,7 +18,7 @@ What a client's mistake gets (nothing of it is logged as a server error):
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Annotated, Any
 
 import pydantic
@@ -27,9 +27,10 @@ import pydantic_core
 from ._receive import InvalidJSON, UnexpectedFrame
 from ._validation import client_errors
 from .errors import CloseCode, ConfigurationError, WebSocketException
+from .routes import Parameter
 from .websocket import WebSocket, WebSocketState
 
-__all__ = ["MessageSpec", "run_loop"]
+__all__ = ["MessageSpec", "error_frame", "run_loop"]
 
 
 class InvalidMessage(WebSocketException):
@@ -46,8 +47,7 @@ class MessageSpec:
         owner: The handler, for error messages.
         encoding: ``"text"``, ``"json"``, ``"bytes"``, or ``None`` (each message as it came:
             ``str`` for a text frame, ``bytes`` for a binary one).
-        ws_body: ``(name, key, type, default, constraints)`` of each ``WsBody`` parameter.
-        embed: A ``WsBody(embed=True)`` was declared.
+        ws_body: The ``WsBody`` parameters of the route (``WebSocketRoute.body``).
 
     Raises:
         ConfigurationError: No ``WsBody`` parameter, or several (or ``embed``) without
@@ -58,8 +58,7 @@ class MessageSpec:
         self,
         owner: str,
         encoding: str | None,
-        ws_body: list[tuple[str, str, Any, Any, dict[str, Any]]],
-        embed: bool,
+        ws_body: Sequence[Parameter],
     ) -> None:
         if not ws_body:
             raise ConfigurationError(
@@ -67,7 +66,7 @@ class MessageSpec:
                 "parameter; add one (for example 'data: str = WsBody()')"
             )
         self.encoding = encoding
-        self.embedded = embed or len(ws_body) > 1
+        self.embedded = len(ws_body) > 1 or any(p.embed for p in ws_body)
         if self.embedded and encoding != "json":
             raise ConfigurationError(
                 f"{owner}: several WsBody() parameters (or embed=True) read a JSON object; "
@@ -80,16 +79,17 @@ class MessageSpec:
         target: Any
         if self.embedded:
             fields: dict[str, Any] = {}
-            for index, (name, key, annotation, default, constraints) in enumerate(ws_body):
+            for index, p in enumerate(ws_body):
                 field = f"p{index}"  # internal names cannot shadow BaseModel attributes
-                self.names.append((field, name))
-                info = pydantic.Field(default, validation_alias=key, **constraints)
-                fields[field] = (annotation, info)
+                self.names.append((field, p.name))
+                info = pydantic.Field(p.default, validation_alias=p.key, **p.constraints)
+                fields[field] = (p.annotation, info)
             # Named for what clients see in a model_type error's ctx, not after the handler.
             target = pydantic.create_model("Message", **fields)
         else:
-            name, _, annotation, _, constraints = ws_body[0]
-            self.single = name
+            body = ws_body[0]
+            annotation, constraints = body.annotation, body.constraints
+            self.single = body.name
             target = (
                 Annotated[annotation, pydantic.Field(**constraints)] if constraints else annotation
             )
@@ -136,17 +136,18 @@ class MessageSpec:
             raise UnexpectedFrame("binary", "text")
         return data if self.passthrough else self.adapter.validate_python(data)
 
-    def errors(self, exc: pydantic.ValidationError) -> dict[str, Any]:
-        """The error frame for ``exc``: pydantic's errors located under ``"body"``, bounded.
 
-        At most 4 KiB of the client's input is echoed (``_validation.py``); errors past the
-        32 listed are counted in ``"truncated"``.
-        """
-        errors, more = client_errors(exc, _in_body)
-        frame: dict[str, Any] = {"code": CloseCode.POLICY_VIOLATION, "errors": errors}
-        if more:
-            frame["truncated"] = more
-        return frame
+def error_frame(exc: pydantic.ValidationError) -> dict[str, Any]:
+    """The error frame for ``exc``: pydantic's errors located under ``"body"``, bounded.
+
+    At most 4 KiB of the client's input is echoed (``_validation.py``); errors past the 32
+    listed are counted in ``"truncated"``.
+    """
+    errors, more = client_errors(exc, _in_body)
+    frame: dict[str, Any] = {"code": CloseCode.POLICY_VIOLATION, "errors": errors}
+    if more:
+        frame["truncated"] = more
+    return frame
 
 
 def _in_body(error: dict[str, Any]) -> None:
@@ -186,7 +187,7 @@ async def run_loop(
         try:
             value = decode(message)
         except pydantic.ValidationError as exc:
-            frame = spec.errors(exc)
+            frame = error_frame(exc)
             errors = frame["errors"]
             if errors and errors[0]["type"] == "json_invalid":
                 raise _invalid_json(errors[0]) from None

@@ -1,10 +1,11 @@
 """Handler parameters: markers, and the per-route resolver compiled once at app build time.
 
-How it works: when the app is built, :class:`CallPlan` reads the handler's signature and sorts
-each parameter into a source — the connection object, the execution context, an injected
-service, or a value to validate (query, path, header, cookie, body). The values to validate
-become the fields of one pydantic model per route. Per call, the plan gathers the raw values
-into a dict and validates it in one ``model_validate``; a failure becomes a
+How it works: when the app is built, :func:`read_parameters` reads the handler's signature and
+sorts each parameter into a source — the connection object, the execution context, an injected
+service, or a value to validate (query, path, header, cookie, body): the route model's
+:class:`~triows.routes.Parameter` entries. :class:`CallPlan` compiles those into a resolver:
+the values to validate become the fields of one pydantic model per route. Per call, the plan
+gathers the raw values into a dict and validates it in one ``model_validate``; a failure becomes a
 :class:`RequestValidationError` (HTTP 422 with pydantic's errors, located like
 ``["query", "b"]``), which refuses a websocket handshake before the upgrade.
 
@@ -23,6 +24,7 @@ import types
 import typing
 import uuid
 from collections.abc import Callable, Collection, Mapping, Sequence
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar, Union
 
 import pydantic
@@ -33,6 +35,8 @@ from .context import ExecutionContext
 from .controllers import describe
 from .errors import ConfigurationError, HTTPException
 from .requests import HTTPConnection, Request
+from .routes import REQUIRED, VALIDATED
+from .routes import Parameter as RouteParameter
 from .websocket import WebSocket
 
 if TYPE_CHECKING:
@@ -49,6 +53,7 @@ __all__ = [
     "Query",
     "RequestValidationError",
     "WsBody",
+    "read_parameters",
 ]
 
 T = TypeVar("T")
@@ -196,156 +201,192 @@ def _split(annotation: Any) -> tuple[Any, list[Any]]:
     return annotation, []
 
 
-class CallPlan:
-    """What one handler takes, compiled when the app is built.
+def read_parameters(
+    fn: Callable[..., Any],
+    kind: str,
+    path_params: Collection[str],
+    container: Container,
+    *,
+    extra_handler: bool = False,
+) -> tuple[RouteParameter, ...]:
+    """Sort each parameter of a handler into its source: the route model's parameters.
 
     Args:
         fn: The handler (its first parameter is the controller instance).
         kind: ``"http"`` or ``"websocket"``.
         path_params: Names of the route's path parameters.
-        container: The app's dependency-injection container.
+        container: The app's dependency-injection container (what it can inject).
         extra_handler: The route has ``use_extra_handler=True`` (``WsBody`` allowed).
 
     Raises:
         ConfigurationError: A parameter cannot be served, naming the handler and parameter.
     """
+    owner = describe(fn)
+    try:
+        hints = typing.get_type_hints(fn, include_extras=True)
+    except Exception as exc:
+        raise ConfigurationError(f"{owner}: cannot read its annotations ({exc})") from exc
+    parameters = list(inspect.signature(fn).parameters.values())[1:]
+    return tuple(
+        _read_parameter(p, hints, owner, kind, path_params, container, extra_handler)
+        for p in parameters
+    )
+
+
+def _read_parameter(
+    parameter: inspect.Parameter,
+    hints: Mapping[str, Any],
+    owner: str,
+    kind: str,
+    path_params: Collection[str],
+    container: Container,
+    extra_handler: bool,
+) -> RouteParameter:
+    name = parameter.name
+    where = f"{owner}: parameter {name!r}"
+    if parameter.kind in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD):
+        raise ConfigurationError(f"{where}: *args/**kwargs parameters cannot be filled")
+    annotation, extras = _split(hints.get(name, Any))
+    # Other Annotated metadata (pydantic Field, validators) stays on the validated type.
+    metadata = [e for e in extras if not isinstance(e, (Param, _InjectMarker))]
+    arguments = (annotation, *metadata)
+    field_type: Any = Annotated[arguments] if metadata else annotation
+    marker: Param | _InjectMarker | None = next(
+        (e for e in extras if isinstance(e, (Param, _InjectMarker))), None
+    )
+    default = parameter.default
+    if isinstance(default, Param):
+        marker, default = default, default.default
+    elif isinstance(marker, Param) and default is parameter.empty:
+        default = marker.default
+    if default is parameter.empty:
+        default = REQUIRED
+
+    if inspect.isclass(annotation) and issubclass(annotation, HTTPConnection):
+        connection_type = WebSocket if kind == "websocket" else Request
+        if not issubclass(connection_type, annotation):
+            raise ConfigurationError(
+                f"{where} is a {annotation.__name__}, but this is a {kind} route"
+            )
+        return RouteParameter(name, "connection", name, annotation)
+    if annotation is ExecutionContext:
+        return RouteParameter(name, "context", name, annotation)
+    if marker is _INJECT or (marker is None and container.knows(annotation)):
+        if not inspect.isclass(annotation):
+            raise ConfigurationError(f"{where}: Inject[...] needs a class")
+        return RouteParameter(name, "inject", annotation.__name__, annotation)
+
+    source = _source_of(marker, name, annotation, kind, path_params, where)
+    marker = marker if isinstance(marker, Param) else Param(source, default)
+    if source == "body" and kind == "websocket":
+        raise ConfigurationError(
+            f"{where}: Body() is for HTTP routes; websocket messages use WsBody() with "
+            "use_extra_handler=True"
+        )
+    if source == "ws_body" and not (kind == "websocket" and extra_handler):
+        raise ConfigurationError(f"{where}: WsBody() needs @ws_route(..., use_extra_handler=True)")
+    if source == "path" and name not in path_params and marker.alias not in path_params:
+        raise ConfigurationError(f"{where}: the route's path has no {{{name}}}")
+    key = marker.alias or (name.replace("_", "-") if source == "header" else name)
+    if source == "header":
+        key = key.lower()
+    return RouteParameter(
+        name,
+        source,  # type: ignore[arg-type]
+        key,
+        field_type,
+        default,
+        MappingProxyType(dict(marker.constraints)),
+        many=source in ("query", "header") and _is_sequence(annotation),
+        embed=marker.embed,
+    )
+
+
+def _source_of(
+    marker: Param | _InjectMarker | None,
+    name: str,
+    annotation: Any,
+    kind: str,
+    path_params: Collection[str],
+    where: str,
+) -> str:
+    """The source of a parameter to validate: its marker's, or the one its type implies."""
+    if isinstance(marker, Param):
+        return marker.source
+    if name in path_params:
+        return "path"
+    if _is_model(annotation):
+        if kind == "websocket":
+            raise ConfigurationError(
+                f"{where}: a model on a websocket route is a message: use WsBody() "
+                "with use_extra_handler=True"
+            )
+        return "body"
+    if _is_scalar(annotation) or _is_sequence(annotation):
+        return "query"
+    raise ConfigurationError(
+        f"{where} has no source: mark it Query/Path/Header/Cookie/Body, or make "
+        f"{getattr(annotation, '__name__', annotation)} @injectable"
+    )
+
+
+class CallPlan:
+    """How a handler's handshake (or request) parameters are resolved, compiled once.
+
+    The values to validate become the fields of one pydantic model; per call, the plan gathers
+    the raw values into a dict and validates it in one pass.
+
+    Args:
+        parameters: The handler's parameters, from the route model (``ws_body`` ones are the
+            message loop's, and skipped here).
+        container: The app's dependency-injection container.
+        owner: The handler, for error messages.
+
+    Raises:
+        ConfigurationError: A service cannot be injected, or the parameters make no model.
+    """
 
     def __init__(
-        self,
-        fn: Callable[..., Any],
-        kind: str,
-        path_params: Collection[str],
-        container: Container,
-        *,
-        extra_handler: bool = False,
+        self, parameters: Sequence[RouteParameter], container: Container, owner: str
     ) -> None:
-        self.owner = describe(fn)
-        try:
-            hints = typing.get_type_hints(fn, include_extras=True)
-        except Exception as exc:
-            raise ConfigurationError(f"{self.owner}: cannot read its annotations ({exc})") from exc
-        self.kind = kind
-        self._connection: list[str] = []
-        self._context: list[str] = []
-        self._injected: list[tuple[str, Plan]] = []
+        self.owner = owner
+        self._connection = [p.name for p in parameters if p.source == "connection"]
+        self._context = [p.name for p in parameters if p.source == "context"]
+        self._injected: list[tuple[str, Plan]] = [
+            (p.name, container.plan(p.annotation, needed_by=owner))
+            for p in parameters
+            if p.source == "inject"
+        ]
+        validated = [p for p in parameters if p.source in VALIDATED]
         # (parameter name, source, key to look up, collects a list)
-        self._fields: list[tuple[str, str, str, bool]] = []
-        self._body_fields: list[tuple[str, str]] = []
-        #: ``(name, key, type, default, constraints)`` of each WsBody parameter.
-        self.ws_body: list[tuple[str, str, Any, Any, dict[str, Any]]] = []
-        #: A ``WsBody(embed=True)`` was declared.
-        self.ws_body_embed = False
-        self._field_names: list[tuple[str, str]] = []
-        model_fields: dict[str, Any] = {}
-        connection_type = WebSocket if kind == "websocket" else Request
-
-        embed = False
-        for parameter in list(inspect.signature(fn).parameters.values())[1:]:
-            name = parameter.name
-            where = f"{self.owner}: parameter {name!r}"
-            if parameter.kind in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD):
-                raise ConfigurationError(f"{where}: *args/**kwargs parameters cannot be filled")
-            annotation, extras = _split(hints.get(name, Any))
-            # Other Annotated metadata (pydantic Field, validators) stays on the validated type.
-            metadata = [e for e in extras if not isinstance(e, (Param, _InjectMarker))]
-            field_type: Any = annotation
-            if metadata:
-                arguments = (annotation, *metadata)
-                field_type = Annotated[arguments]
-            marker: Param | _InjectMarker | None = next(
-                (e for e in extras if isinstance(e, (Param, _InjectMarker))), None
-            )
-            default = parameter.default
-            if isinstance(default, Param):
-                marker, default = default, default.default
-            elif isinstance(marker, Param) and default is parameter.empty:
-                default = marker.default
-            if default is parameter.empty:
-                default = ...
-
-            if inspect.isclass(annotation) and issubclass(annotation, HTTPConnection):
-                if not issubclass(connection_type, annotation):
-                    raise ConfigurationError(
-                        f"{where} is a {annotation.__name__}, but this is a {kind} route"
-                    )
-                self._connection.append(name)
-                continue
-            if annotation is ExecutionContext:
-                self._context.append(name)
-                continue
-            if marker is _INJECT or (marker is None and container.knows(annotation)):
-                if not inspect.isclass(annotation):
-                    raise ConfigurationError(f"{where}: Inject[...] needs a class")
-                self._injected.append((name, container.plan(annotation, needed_by=self.owner)))
-                continue
-
-            if isinstance(marker, Param):
-                source = marker.source
-            elif name in path_params:
-                source = "path"
-            elif _is_model(annotation):
-                if kind == "websocket":
-                    raise ConfigurationError(
-                        f"{where}: a model on a websocket route is a message: use WsBody() "
-                        "with use_extra_handler=True"
-                    )
-                source = "body"
-            elif _is_scalar(annotation) or _is_sequence(annotation):
-                source = "query"
-            else:
-                raise ConfigurationError(
-                    f"{where} has no source: mark it Query/Path/Header/Cookie/Body, or make "
-                    f"{getattr(annotation, '__name__', annotation)} @injectable"
-                )
-            marker = marker if isinstance(marker, Param) else Param(source, default)
-
-            if source == "body" and kind == "websocket":
-                raise ConfigurationError(
-                    f"{where}: Body() is for HTTP routes; websocket messages use WsBody() with "
-                    "use_extra_handler=True"
-                )
-            if source == "ws_body" and not (kind == "websocket" and extra_handler):
-                raise ConfigurationError(
-                    f"{where}: WsBody() needs @ws_route(..., use_extra_handler=True)"
-                )
-            if source == "path" and name not in path_params and marker.alias not in path_params:
-                raise ConfigurationError(f"{where}: the route's path has no {{{name}}}")
-
-            key = marker.alias or (name.replace("_", "-") if source == "header" else name)
-            if source == "header":
-                key = key.lower()
-            if source == "ws_body":
-                self.ws_body.append((name, key, field_type, default, marker.constraints))
-                self.ws_body_embed = self.ws_body_embed or marker.embed
-                continue
-            # Internal field names cannot shadow BaseModel attributes (a query "json"...).
-            field = f"p{len(model_fields)}"
-            self._field_names.append((field, name))
-            info = pydantic.Field(default, validation_alias=name, **marker.constraints)
-            model_fields[field] = (field_type, info)
-            if source == "body":
-                self._body_fields.append((name, key))
-                embed = embed or marker.embed
-            else:
-                self._fields.append((name, source, key, _is_sequence(annotation)))
-
-        self._embed_body = len(self._body_fields) > 1 or embed
-        self._sources = {name: (source, key) for name, source, key, _ in self._fields}
-        self._sources.update({name: ("body", key) for name, key in self._body_fields})
+        self._fields = [(p.name, p.source, p.key, p.many) for p in validated if p.source != "body"]
+        self._body_fields = [(p.name, p.key) for p in validated if p.source == "body"]
+        self._embed_body = len(self._body_fields) > 1 or any(
+            p.embed for p in validated if p.source == "body"
+        )
+        self._sources = {p.name: (p.source, p.key) for p in validated}
+        # Internal field names cannot shadow BaseModel attributes (a query "json"...).
+        self._field_names = [(f"p{index}", p.name) for index, p in enumerate(validated)]
         self._model: type[pydantic.BaseModel] | None = None
-        if model_fields:
+        if validated:
+            fields: dict[str, Any] = {
+                f"p{index}": (
+                    p.annotation,
+                    pydantic.Field(p.default, validation_alias=p.name, **p.constraints),
+                )
+                for index, p in enumerate(validated)
+            }
             try:
                 self._model = pydantic.create_model(
-                    f"{self.owner}.params",
+                    f"{owner}.params",
                     __config__=pydantic.ConfigDict(arbitrary_types_allowed=True),
-                    **model_fields,
+                    **fields,
                 )
             except (pydantic.PydanticUserError, TypeError, ValueError) as exc:
-                raise ConfigurationError(f"{self.owner}: invalid parameters ({exc})") from exc
-        if self._model is not None:
+                raise ConfigurationError(f"{owner}: invalid parameters ({exc})") from exc
             # The model's validator itself, without model_validate's keyword handling.
             self._validate = self._model.__pydantic_validator__.validate_python
-        self.empty = not (self._connection or self._context or self._injected or model_fields)
+        self.empty = not (self._connection or self._context or self._injected or validated)
 
     async def resolve(
         self,
