@@ -18,14 +18,16 @@ import pydantic_core
 import trio
 
 from ._build import build_routes
-from .controllers import describe
 from ._drain import Drain
 from ._hooks import HookCall
 from ._logging import server_error, where
 from ._timers import Timers
 from ._types import Receive, Scope, Send
+from .asyncapi import AsyncAPI
+from .asyncapi import document as asyncapi_document
 from .channels import Channels
 from .config import Config
+from .controllers import describe
 from .di import Container, Provider
 from .endpoints import Driver, Handler, HTTPEndpoint, MessageLoop, PlainHandler, WebSocketEndpoint
 from .errors import ConfigurationError, HTTPException, exception_leaves
@@ -50,6 +52,17 @@ WebSocketHandler = Callable[[WebSocket], Awaitable[None]]
 
 _NOT_FOUND = pydantic_core.to_json({"detail": "Not Found"})
 
+#: The order of an AsyncAPI document's top-level keys.
+_DOCUMENT_ORDER = (
+    "asyncapi",
+    "info",
+    "servers",
+    "defaultContentType",
+    "channels",
+    "operations",
+    "components",
+)
+
 #: Seconds the on_shutdown hooks may take when shutdown follows a crash.
 SHUTDOWN_TIMEOUT = 10.0
 
@@ -70,6 +83,10 @@ class App:
             and left at shutdown.
         on_startup: Async callables run at startup, before ``lifespan`` is entered.
         on_shutdown: Async callables run at shutdown, after ``lifespan`` is left.
+        asyncapi: The app's AsyncAPI document and its viewer page (``docs/asyncapi.md``):
+            an :class:`~triows.asyncapi.AsyncAPI` to give its title, version and paths, ``True``
+            (the default) for the defaults (``/asyncapi.json`` and ``/asyncapi``), ``False``
+            to serve neither.
 
     Raises:
         ConfigurationError: Any misconfiguration, naming the handler concerned.
@@ -86,8 +103,18 @@ class App:
         lifespan: Lifespan | None = None,
         on_startup: Sequence[Hook] = (),
         on_shutdown: Sequence[Hook] = (),
+        asyncapi: AsyncAPI | bool = True,
     ) -> None:
         self.config = Config(config)
+        if not isinstance(asyncapi, (AsyncAPI, bool)):
+            raise ConfigurationError(
+                f"asyncapi= takes an AsyncAPI(...) or a bool, got {type(asyncapi).__name__}"
+            )
+        #: What the AsyncAPI document says of the app and where it is served (``None``: off).
+        self.asyncapi: AsyncAPI | None = (
+            asyncapi if isinstance(asyncapi, AsyncAPI) else AsyncAPI() if asyncapi else None
+        )
+        self._asyncapi_document: dict[str, Any] | None = None
         self.controllers = list(controllers)
         self.providers = list(providers)
         Guards(*guards)  # checks that each is a guard
@@ -175,6 +202,7 @@ class App:
 
     def _build(self) -> None:
         """Compile the route model, then the endpoints that serve it."""
+        self._asyncapi_document = None
         self.routes = build_routes(
             self.controllers, self.guards, self.container, self.config, self._check_template
         )
@@ -223,6 +251,8 @@ class App:
             )
             ws_endpoint.route = ws
             ws_routes.append(Route(ws.path, ws_endpoint, ws.name, frozenset(), ws.owner))
+        if self.asyncapi is not None:
+            http_routes.extend(self._asyncapi_routes(self.asyncapi))
         if self.static is not None:
             static = self.static
             http_routes.append(
@@ -234,6 +264,31 @@ class App:
                 )
             )
         return http_routes, ws_routes
+
+    def asyncapi_document(self) -> dict[str, Any]:
+        """The app's AsyncAPI 3.0.0 document, from its route model (generated once).
+
+        It has no ``servers`` unless the app's :class:`~triows.asyncapi.AsyncAPI` names them;
+        served at ``/asyncapi.json``, it names the server it was fetched from.
+        """
+        if self._asyncapi_document is None:
+            self._asyncapi_document = asyncapi_document(self.routes, self.asyncapi)
+        return self._asyncapi_document
+
+    def _asyncapi_routes(self, spec: AsyncAPI) -> list[Route[HTTPHandler]]:
+        async def serve_document(request: Request) -> Response:
+            document = self.asyncapi_document()
+            if spec.servers is None:
+                scheme = "wss" if request.url.scheme in ("https", "wss") else "ws"
+                host = request.headers.get("host") or "localhost"
+                server = {"host": host, "protocol": scheme}
+                document = {**document, "servers": {"this": server}}
+                # servers come right after info, where readers look for them
+                document = {k: document[k] for k in _DOCUMENT_ORDER if k in document}
+            return JSONResponse(document)
+
+        methods = frozenset({"GET", "HEAD"})
+        return [Route(PathTemplate(spec.path), serve_document, "asyncapi", methods)]
 
     def url_path_for(self, name: str, /, **params: Any) -> str:
         """The path of the route called ``name`` (or ``"Controller.method"``).
