@@ -1,14 +1,17 @@
-"""What the AsyncAPI parser checks of a 3.0.0 document beyond the JSON Schema.
+r"""What AsyncAPI 3.0.0 requires of a document beyond its JSON Schema.
 
 The JSON Schema checks shapes: to it a ``$ref`` is any URI reference, an operation's messages any
-references. These are the rules of the official parser (@asyncapi/parser, its v3 core ruleset
-and its dereferencing) that a generated document can break:
+references. These are the specification's MUSTs that a generated document can break, most of
+them checked by the official parser (@asyncapi/parser: its v3 core ruleset, its dereferencing):
 
 - every ``$ref`` resolves inside the document (the parser dereferences the whole document, so
   pydantic's ``#/$defs/User`` fails there: ``Token "$defs" does not exist``);
 - an operation under the root ``operations`` is on a channel of the root ``channels``;
 - an operation's messages (and its reply's) are messages of its channel (of the reply's);
-- a channel's ``parameters`` are exactly the ``{expressions}`` of its address.
+- a channel's ``parameters`` are exactly the ``{expressions}`` of its address;
+- the names in ``components`` match ``^[a-zA-Z0-9.\-_]+$`` (the JSON Schema does not validate an
+  entry whose name doesn't: it lets it through unchecked);
+- a websocket binding's ``query`` and ``headers`` are object schemas with ``properties``.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ DATA = frozenset({"examples", "example", "default", "const", "enum"})
 #: Keywords whose values map names to schemas: there ``default`` or ``examples`` is a name.
 NAMES = frozenset({"properties", "patternProperties", "definitions", "$defs", "dependencies"})
 EXPRESSION = re.compile(r"\{([^{}]+)\}")
+COMPONENT_NAME = re.compile(r"^[a-zA-Z0-9.\-_]+$")
 HOIST = "pydantic's $defs go to #/components/schemas: ref_template='#/components/schemas/{model}'"
 
 _MISSING = object()
@@ -146,6 +150,40 @@ def parameters(document: Mapping[str, Any]) -> Iterator[str]:
                 )
 
 
+def component_names(document: Mapping[str, Any]) -> Iterator[str]:
+    """Names in ``components`` the specification's regular expression does not match."""
+    components = document.get("components")
+    for kind, group in components.items() if isinstance(components, Mapping) else []:
+        for name in group if isinstance(group, Mapping) and not kind.startswith("x-") else []:
+            if not COMPONENT_NAME.match(name):
+                yield (
+                    f"{pointer(('components', kind, name))}: a component's name must match "
+                    f"{COMPONENT_NAME.pattern} (the JSON Schema skips this one unchecked)"
+                )
+
+
+def websocket_bindings(document: Mapping[str, Any]) -> Iterator[str]:
+    """Websocket channel bindings whose ``query`` or ``headers`` is not an object schema."""
+    for path, channel in _entries(document, "channels"):
+        bindings = channel.get("bindings")
+        ws = bindings.get("ws") if isinstance(bindings, Mapping) else None
+        for field in ("query", "headers"):
+            schema = ws.get(field) if isinstance(ws, Mapping) else None
+            if not isinstance(schema, Mapping) or "$ref" in schema:
+                continue
+            if schema.get("type") != "object" or "properties" not in schema:
+                yield (
+                    f"{pointer((*path, 'bindings', 'ws', field))}: the websocket binding's "
+                    f"{field} must be a schema of type object with properties"
+                )
+
+
 def rule_problems(document: Mapping[str, Any]) -> list[str]:
     """Every problem the rules above find, each with its place in the document."""
-    return [*dangling(document), *operations(document), *parameters(document)]
+    return [
+        *dangling(document),
+        *operations(document),
+        *parameters(document),
+        *component_names(document),
+        *websocket_bindings(document),
+    ]

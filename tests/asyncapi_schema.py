@@ -9,9 +9,10 @@ own ``$id`` (``http://asyncapi.com/definitions/3.0.0/info.json`` ...), and the `
 URLs. They are names, not addresses: :func:`schema_registry` holds every embedded definition
 under its ``$id``, and its retrieval refuses, so no ``$ref`` can reach the network.
 
-The JSON Schema checks shapes only. :func:`validate_asyncapi` also applies what the official
-parser checks on top of it (``asyncapi_rules``): that references resolve, that an operation's
-messages are its channel's, that a channel's parameters are its address's.
+The JSON Schema checks shapes only. :func:`validate_asyncapi` also applies the specification's
+rules beyond it, most of which the official parser checks (``asyncapi_rules``): that references
+resolve, that an operation's messages are its channel's, that a channel's parameters are its
+address's...
 """
 
 from __future__ import annotations
@@ -154,7 +155,7 @@ def asyncapi_validator() -> Draft7Validator:
 def validate_asyncapi(document: Mapping[str, Any]) -> None:
     """Raise :class:`AssertionError` listing what makes *document* invalid AsyncAPI 3.0.0.
 
-    The official JSON Schema first; once the document has its shape, the parser's rules.
+    The official JSON Schema first; once the document has its shape, the rules beyond it.
     """
     validator = asyncapi_validator()
     errors = sorted(validator.iter_errors(document), key=lambda error: pointer(error.path))
@@ -163,7 +164,7 @@ def validate_asyncapi(document: Mapping[str, Any]) -> None:
         heading = _plural(len(errors), "JSON Schema error")
     else:
         lines = [f"- {problem}" for problem in rule_problems(document)]
-        heading = _plural(len(lines), "problem") + " the AsyncAPI parser reports"
+        heading = _plural(len(lines), "problem") + " beyond the JSON Schema"
     if lines:
         details = "\n".join(lines)
         raise AssertionError(f"not a valid AsyncAPI 3.0.0 document ({heading}):\n{details}")

@@ -15,7 +15,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import urljoin
 
 import asyncapi_schema
@@ -35,7 +35,7 @@ from asyncapi_schema import (
     schema_registry,
     validate_asyncapi,
 )
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, TypeAdapter
 from pydantic.json_schema import models_json_schema
 from referencing.exceptions import Unresolvable
 
@@ -406,7 +406,7 @@ def test_the_json_schema_rejects(edit: Edit, expected: str) -> None:
     assert expected in message, message
 
 
-PARSER_ERRORS = [
+BEYOND_THE_SCHEMA = [
     pytest.param(
         _set(f"{OPERATION}/messages", [{"$ref": "#/components/messages/say"}]),
         "/operations/receiveSay/messages/0/$ref: '#/components/messages/say' is not a message "
@@ -446,16 +446,27 @@ PARSER_ERRORS = [
         "'https://example.com/say.json' points outside the document",
         id="external-reference",
     ),
+    pytest.param(
+        _set("components/messages/chat:say", {"payload": {"type": "objekt"}}),
+        "/components/messages/chat:say: a component's name must match ^[a-zA-Z0-9.\\-_]+$",
+        id="component-name",
+    ),
+    pytest.param(
+        _set(f"{WS}/query", {"type": "string"}),
+        "/channels/chat/bindings/ws/query: the websocket binding's query must be a schema of "
+        "type object with properties",
+        id="ws-binding-query-not-an-object",
+    ),
 ]
 
 
-@pytest.mark.parametrize(("edit", "expected"), PARSER_ERRORS)
-def test_the_parser_rules_reject(edit: Edit, expected: str) -> None:
+@pytest.mark.parametrize(("edit", "expected"), BEYOND_THE_SCHEMA)
+def test_the_rules_beyond_the_schema_reject(edit: Edit, expected: str) -> None:
     document = chat_document()
     edit(document)
     assert asyncapi_validator().is_valid(document)  # the JSON Schema alone lets these through
     message = invalid_because(document)
-    assert "the AsyncAPI parser reports" in message
+    assert "beyond the JSON Schema" in message
     assert expected in message, message
 
 
@@ -496,6 +507,30 @@ def test_pydantic_defs_inline_pass_the_schema_but_do_not_resolve() -> None:
         "in the document (pydantic's $defs go to #/components/schemas: "
         "ref_template='#/components/schemas/{model}')"
     ) in message
+
+
+class Leave(BaseModel):
+    event: Literal["leave"]
+
+
+def test_pydantic_discriminator_objects_are_not_asyncapi_discriminators() -> None:
+    inbound = Annotated[Message | Leave, Field(discriminator="event")]
+    ref_template = "#/components/schemas/{model}"
+    union = TypeAdapter(inbound).json_schema(ref_template=ref_template)
+    document = chat_document()
+    document["components"]["schemas"].update(union.pop("$defs"), Inbound=union)
+    assert union["discriminator"] == {  # OpenAPI's discriminator object
+        "mapping": {
+            "leave": "#/components/schemas/Leave",
+            "message": "#/components/schemas/Message",
+        },
+        "propertyName": "event",
+    }
+    message = invalid_because(document)
+    assert "- /components/schemas/Inbound/discriminator: {'mapping': " in message
+    assert "is not of type 'string'" in message
+    union["discriminator"] = union["discriminator"]["propertyName"]  # AsyncAPI's: a property name
+    validate_asyncapi(document)
 
 
 def test_pydantic_defs_hoisted_into_components_are_valid() -> None:
