@@ -10,11 +10,15 @@ protocol"):
 
 * the page ``GET /chat/{room}``; the websocket ``/chat/{room}/ws?name=NAME`` (``&since=ID``
   after a reconnect);
-* the client sends ``{"event": "say", "text": "..."}`` (1 to 2,000 characters);
+* the client sends ``{"event": "say", "text": "..."}`` (1 to 2,000 characters), a typed event
+  (``@ws_route.on``);
 * the server sends ``presence_state`` first, then ``message`` frames (with ``id``, ``room``,
   ``name``, ``text``) to every member, the sender included, in publish order, and
   ``presence_diff`` frames when members come and go; an invalid message gets triows' error
   frame ``{"code": 1008, "errors": [...]}`` and the connection stays open.
+
+Its AsyncAPI document, generated from these declarations, is served at ``/asyncapi.json`` and
+shown at ``/asyncapi``.
 """
 
 from __future__ import annotations
@@ -35,12 +39,13 @@ from triows import (
     Query,
     RedirectResponse,
     WebSocket,
-    WsBody,
     get,
     render,
     ws_route,
 )
 from triows import Path as PathParam
+from triows.asyncapi import AsyncAPI
+from triows.channels import Gap, PresenceDiff, PresenceState, TopicMessage
 
 HERE = Path(__file__).resolve().parent
 
@@ -65,10 +70,19 @@ Since = Annotated[str | None, Query(max_length=64)]
 
 
 class Say(BaseModel):
-    """The one message a client sends."""
+    """Say something to the room: every member gets it as a ``message``, the sender included."""
 
     event: Literal["say"]
     text: Annotated[str, StringConstraints(min_length=1, max_length=2000)]
+
+
+class ChatMessage(TopicMessage):
+    """What a member said, to every member of the room, in publish order."""
+
+    event: Literal["message"] = "message"
+    room: str
+    name: str
+    text: str
 
 
 def topic(room: str) -> str:
@@ -98,28 +112,29 @@ class ChatController(ControllerBase):
         """The room's page; its script asks for a name when the URL has no ``?name=``."""
         return {"room": room}
 
-    @ws_route("/{room}/ws", name="room_ws", use_extra_handler=True, on_invalid="reply")
-    async def say(
+    @ws_route(
+        "/{room}/ws",
+        name="room_ws",
+        use_extra_handler=True,
+        on_invalid="reply",
+        sends=PresenceState | ChatMessage | PresenceDiff | Gap,
+    )
+    async def room_ws(
         self,
+        websocket: WebSocket,
         channels: Channels,
         room: Room,
         name: Name,
         since: Since = None,
-        message: Say = WsBody(),
     ) -> None:
-        """One ``say`` from a member: published to the room, the sender included."""
-        await channels.publish(
-            topic(room), {"event": "message", "room": room, "name": name, "text": message.text}
-        )
-
-    @ws_route.connect(say)
-    async def joined(
-        self, websocket: WebSocket, channels: Channels, room: str, name: str, since: str | None
-    ) -> None:
-        """Accept, then join the room: the membership ends with the connection."""
-        await websocket.accept()
+        """A member in a room: it joins the room when its connection opens, until it ends."""
         # A newcomer (no since=) gets the last 50 messages first; a returning page, what it missed.
         await channels.join(topic(room), websocket, presence=name, since=since, last=50)
+
+    @ws_route.on(room_ws)
+    async def say(self, message: Say, channels: Channels, room: str, name: str) -> None:
+        """A member says something: published to the room, the sender included."""
+        await channels.publish(topic(room), ChatMessage(room=room, name=name, text=message.text))
 
 
 @Controller("/")
@@ -141,6 +156,11 @@ def create_app(channels_url: str | None = None) -> App:
         template_folder=HERE / "templates",
         static_folder=HERE / "static",
         config={"CHANNELS_URL": url, "CHANNELS_HISTORY": {"room:*": HISTORY}},
+        asyncapi=AsyncAPI(
+            title="triows chat",
+            version="1.0.0",
+            description="A multi-room chat with presence (examples/chat in triows).",
+        ),
     )
 
 

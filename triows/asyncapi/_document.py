@@ -24,6 +24,7 @@ from pydantic.json_schema import (
     JsonSchemaValue,
 )
 
+from ..channels._frames import TopicMessage
 from ..events import REF, Ref
 from ..listener import MessageSpec
 from ..routes import Event, Parameter, RouteTable, WebSocketRoute
@@ -108,11 +109,11 @@ class _Schemas:
         )
         self.done = {key: schema for (key, _), schema in schemas.items()}
         self.definitions = dict(definitions.get("$defs", {}))
+        # A generic model's name (Page[int]) is not a key AsyncAPI accepts.
         renames = {name: _id(name) for name in self.definitions if _id(name) != name}
-        if renames:  # a generic model's name (Page[int]) is not a key AsyncAPI accepts
-            self.definitions = {renames.get(k, k): v for k, v in self.definitions.items()}
-            self.done = _rename_refs(self.done, renames)
-            self.definitions = _rename_refs(self.definitions, renames)
+        self.definitions = {renames.get(k, k): v for k, v in self.definitions.items()}
+        self.done = _rename_refs(self.done, renames)
+        self.definitions = _rename_refs(self.definitions, renames)
 
     def __getitem__(self, key: str) -> Any:
         return self.done[key]
@@ -122,15 +123,25 @@ class _Schemas:
         schema = pydantic.TypeAdapter(model).json_schema(
             by_alias=True, ref_template=_SCHEMAS + "{model}", schema_generator=_Generator
         )
+        renames = {name: _id(name) for name in schema.get("$defs", {}) if _id(name) != name}
+        schema = _rename_refs(schema, renames)
         for name, definition in schema.pop("$defs", {}).items():
-            self.definitions.setdefault(name, definition)
+            self.definitions.setdefault(renames.get(name, name), definition)
         schema.pop("title", None)
-        return schema
+        return dict(schema)
 
 
 def _rename_refs(node: Any, renames: Mapping[str, str]) -> Any:
+    """``node`` with its references renamed, and written as AsyncAPI's schema object wants.
+
+    pydantic writes OpenAPI's discriminator object (``{"propertyName": ...}``); AsyncAPI 3.0's
+    ``discriminator`` is the property's name alone.
+    """
     if isinstance(node, dict):
         out = {k: _rename_refs(v, renames) for k, v in node.items()}
+        found = out.get("discriminator")
+        if isinstance(found, dict) and isinstance(found.get("propertyName"), str):
+            out["discriminator"] = found["propertyName"]
         ref = out.get("$ref")
         if isinstance(ref, str) and ref.startswith(_SCHEMAS):
             name = ref[len(_SCHEMAS) :]
@@ -173,6 +184,19 @@ def _error_schema(ref: Any) -> dict[str, Any]:
         },
         "required": ["code", "errors"],
     }
+
+
+#: What triows adds to the frame of a published :class:`~triows.channels.TopicMessage`.
+_MESSAGE_ID = {
+    "type": "object",
+    "properties": {
+        TopicMessage.id_field: {
+            "type": "string",
+            "description": "The message's id (EPOCH:OFFSET), first in the frame, on a topic that "
+            "keeps history: what a reconnecting client passes back as since=.",
+        }
+    },
+}
 
 
 def _reply_schema(ref: Any, data: Any) -> dict[str, Any]:
@@ -294,6 +318,8 @@ class _Channel:
             }
         for mid, model in self.sends:
             payload = schemas[f"{cid}/out/{mid}"]
+            if issubclass(model, TopicMessage):
+                payload = {"allOf": [payload, _MESSAGE_ID]}
             messages[mid] = {
                 "name": mid,
                 "title": model.__name__,

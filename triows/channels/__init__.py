@@ -9,6 +9,16 @@ is ``CHANNELS_URL``'s: ``memory://`` in one process, ``redis://`` across workers
 from __future__ import annotations
 
 from ._backend import ChannelsUnavailable
+from ._frames import Gap, PresenceDiff, PresenceState, TopicMessage
 from ._service import Channels, Joining, Membership
 
-__all__ = ["Channels", "ChannelsUnavailable", "Joining", "Membership"]
+__all__ = [
+    "Channels",
+    "ChannelsUnavailable",
+    "Gap",
+    "Joining",
+    "Membership",
+    "PresenceDiff",
+    "PresenceState",
+    "TopicMessage",
+]
