@@ -15,7 +15,7 @@ import re
 import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import pydantic
 from pydantic.json_schema import (
@@ -233,8 +233,7 @@ class _Channel:
                 mid = _id(event.names[0])
                 self.events.append((mid, event))
                 schemas.want(f"{cid}/in/{mid}", event.wire)
-                if event.replies:
-                    schemas.want(f"{cid}/reply/{mid}", event.reply, "serialization")
+                schemas.want(f"{cid}/reply/{mid}", event.reply, "serialization")
         elif route.driver == "messages" and route.encoding == "json":
             spec = MessageSpec(route.owner, route.encoding, route.body)
             self.body = schemas.want(f"{cid}/in/message", spec.adapter)
@@ -274,22 +273,25 @@ class _Channel:
                 "title": f"{event.names[0]} ({event.owner})",
                 **({"summary": event.summary} if event.summary else {}),
             }
-            if event.replies:
-                messages[f"{mid}_reply"] = {
-                    "name": f"{event.names[0]} reply",
-                    "contentType": "application/json",
-                    "correlationId": correlation,
-                    "description": (
-                        f"The answer to a {event.names[0]!r} message that carried "
-                        f'"{REF}". Without one, the value of "data" is sent alone (and '
-                        "nothing when it is null)."
-                    ),
-                    "payload": _reply_schema(ref, schemas[f"{cid}/reply/{mid}"]),
-                }
-                operation["reply"] = {
-                    "channel": channel_ref,
-                    "messages": [message_ref(f"{mid}_reply")],
-                }
+            returns = "its handler's return value" if event.replies else "null"
+            messages[f"{mid}_reply"] = {
+                "name": f"{event.names[0]} reply",
+                "contentType": "application/json",
+                "correlationId": correlation,
+                "description": (
+                    f'The answer to a {event.names[0]!r} message that carried "{REF}": '
+                    f'"data" is {returns}.'
+                    + (
+                        ' Without a "ref", the value of "data" is sent alone (nothing when '
+                        "it is null)."
+                        if event.replies
+                        else ""
+                    )
+                ),
+                "payload": _reply_schema(ref, schemas[f"{cid}/reply/{mid}"]),
+            }
+            reply = [message_ref(f"{mid}_reply")]
+            operation["reply"] = {"channel": channel_ref, "messages": reply}
             operations[f"{cid}_{mid}"] = operation
         if self.body is not None:
             messages["message"] = {
@@ -353,7 +355,10 @@ class _Channel:
 
 def _path_parameter(parameter: Parameter) -> dict[str, Any]:
     """An AsyncAPI 3 parameter (a string: no schema, but a description, enum and default)."""
-    adapter: pydantic.TypeAdapter[Any] = pydantic.TypeAdapter(parameter.annotation)
+    annotation = parameter.annotation
+    if parameter.constraints:
+        annotation = Annotated[annotation, pydantic.Field(**parameter.constraints)]
+    adapter: pydantic.TypeAdapter[Any] = pydantic.TypeAdapter(annotation)
     schema = adapter.json_schema(schema_generator=_Generator)
     described = (
         ", ".join(
