@@ -8,6 +8,9 @@ waits for the client to leave. The triows apps do the same work through the fram
 - ``triows_echo``: a plain handler, ``/bytes`` (binary frames) and ``/text`` (text frames).
 - ``triows_json_model``: ``/json``, a ``use_extra_handler=True`` route whose messages are
   validated into a pydantic model and sent back with ``send_json``.
+- ``triows_events``: ``/events``, the same message as one of 4 typed events (``@ws_route.on``):
+  dispatched by its ``event`` field, validated into its model, and sent back as the handler's
+  reply (its return value).
 - ``triows_guarded``: ``/guarded?name=...``, the handshake with the extras: a guard that reads a
   header, a validated ``Query`` parameter and an injected service; then ``welcome``.
 - ``triows_accept``: ``/accept``, the same handshake without them.
@@ -29,7 +32,7 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel
 
@@ -61,6 +64,7 @@ APPS = (
     "triows_accept",
     "triows_echo",
     "triows_guarded",
+    "triows_events",
     "triows_json_model",
 )
 #: The frame every handshake app sends once it has accepted.
@@ -174,10 +178,28 @@ triows_echo = App(controllers=[EchoController])
 
 
 class Message(BaseModel):
+    event: Literal["message"] = "message"
     user: str
     text: str
     seq: int
     tags: list[str] = []
+
+
+class Typing(BaseModel):
+    event: Literal["typing"]
+    user: str
+
+
+class Join(BaseModel):
+    event: Literal["join"]
+    user: str
+    room: str
+
+
+class Leave(BaseModel):
+    event: Literal["leave"]
+    user: str
+    room: str
 
 
 @Controller("/")
@@ -185,6 +207,25 @@ class JsonController(ControllerBase):
     @ws_route("/json", use_extra_handler=True, encoding="json")
     async def on_message(self, message: Message = WsBody()) -> None:
         await self.context.switch_to_websocket().get_client().send_json(message)
+
+
+@Controller("/")
+class EventsController(ControllerBase):
+    @ws_route("/events", use_extra_handler=True)
+    async def events(self) -> None: ...
+
+    @ws_route.on(events)
+    async def on_message(self, message: Message) -> Message:
+        return message
+
+    @ws_route.on(events)
+    async def on_typing(self, message: Typing) -> None: ...
+
+    @ws_route.on(events)
+    async def on_join(self, message: Join) -> None: ...
+
+    @ws_route.on(events)
+    async def on_leave(self, message: Leave) -> None: ...
 
 
 @injectable
@@ -248,6 +289,11 @@ try:
     triows_json_model: Any = App(controllers=[JsonController])
 except Exception as exc:  # the feature may not have landed in this version of triows
     triows_json_model = _unavailable("triows_json_model", exc)
+
+try:
+    triows_events: Any = App(controllers=[EventsController])
+except Exception as exc:  # typed events may not have landed in this version of triows
+    triows_events = _unavailable("triows_events", exc)
 
 
 def _starlette() -> Any:

@@ -67,10 +67,14 @@ MAX_ERROR_SAMPLES = 5
 def _json250() -> str:
     """About 250 bytes of compact JSON, valid for the ``Message`` model of ``bench.apps``.
 
+    Its ``event`` field is the one-model route's too, so that the typed-events route
+    (``triows_events``) gets the same bytes and sends back the same bytes.
+
     ASCII only and in the model's field order, so a server that re-encodes it compactly
     (``json.dumps(..., separators=(",", ":"))`` or pydantic) sends back exactly these bytes.
     """
     message = {
+        "event": "message",
         "user": "ada.lovelace",
         "text": "The engine might compose elaborate and scientific pieces of music of any "
         "degree of complexity or extent. " + "x" * 46,

@@ -4,7 +4,9 @@ Rates on a shared 2-core VM move by a few per cent from minute to minute; instru
 do not. Each system is served by hypercorn's trio worker **in one process** (``hypercorn.trio.
 serve``, so the app runs where valgrind counts) under ``valgrind --tool=callgrind``, and a load
 loop in this process drives a fixed number of operations: handshakes (16 concurrent loops of
-connect, receive ``welcome``, close) or echoes (64 connections, 256 B binary frames). Each
+connect, receive ``welcome``, close), echoes (64 connections, 256 B binary frames) or JSON
+echoes (64 connections, the 250-byte JSON message of ``bench.client``: the one-model route
+against 4 typed events, issue #14). Each
 system runs twice, with N and with 2N operations, from a fresh process each time; the
 difference of the two totals over N is the cost of one operation in a warm server, start-up and
 warm-up cancelled out.
@@ -34,6 +36,8 @@ from collections.abc import Sequence
 from functools import partial
 from typing import Any
 
+from bench.client import PAYLOADS
+
 #: system -> (workload, websocket path); the first of each workload is its baseline.
 SYSTEMS: dict[str, tuple[str, str]] = {
     "bare_accept": ("handshake", "/"),
@@ -42,9 +46,11 @@ SYSTEMS: dict[str, tuple[str, str]] = {
     "bare_echo": ("echo", "/"),
     "triows_echo": ("echo", "/bytes"),
     "starlette_echo": ("echo", "/bytes"),
+    "triows_json_model": ("json", "/json"),
+    "triows_events": ("json", "/events"),
 }
-BASELINES = {"handshake": "bare_accept", "echo": "bare_echo"}
-DEFAULT_N = {"handshake": 300, "echo": 3000}
+BASELINES = {"handshake": "bare_accept", "echo": "bare_echo", "json": "triows_json_model"}
+DEFAULT_N = {"handshake": 300, "echo": 3000, "json": 3000}
 PAYLOAD = bytes(range(256))
 
 
@@ -98,7 +104,7 @@ async def _handshakes(url: str, n: int) -> None:
     await asyncio.gather(*(loop() for _ in range(16)))
 
 
-async def _echoes(url: str, n: int) -> None:
+async def _echoes(url: str, n: int, payload: str | bytes = PAYLOAD) -> None:
     from websockets.asyncio.client import connect
 
     left = n
@@ -108,8 +114,8 @@ async def _echoes(url: str, n: int) -> None:
         nonlocal left
         while left > 0:
             left -= 1
-            await ws.send(PAYLOAD)
-            if await ws.recv() != PAYLOAD:
+            await ws.send(payload)
+            if await ws.recv() != payload:
                 raise RuntimeError("wrong echo")
 
     await asyncio.gather(*(loop(ws) for ws in sockets))
@@ -142,7 +148,11 @@ def drive(system: str, n: int, no_gc: bool = False, prefix: Sequence[str] = ()) 
             if server.stdout.readline().strip() != "READY":
                 raise RuntimeError(f"{system}: the server did not start")
             url = f"ws://127.0.0.1:{port}{path}"
-            asyncio.run(_handshakes(url, n) if workload == "handshake" else _echoes(url, n))
+            if workload == "handshake":
+                asyncio.run(_handshakes(url, n))
+            else:
+                payload = PAYLOAD if workload == "echo" else PAYLOADS["json250"]
+                asyncio.run(_echoes(url, n, payload))
             server.send_signal(signal.SIGTERM)
             if server.wait(timeout=120) != 0:
                 raise RuntimeError(f"{system}: the server exited with {server.returncode}")
