@@ -104,6 +104,9 @@ def test_reference_documents_every_public_name() -> None:
 
     documented = _directives()
     missing = [f"triows.{name}" for name in triows.__all__ if f"triows.{name}" not in documented]
+    for module in ("asyncapi", "channels", "routes"):
+        names = importlib.import_module(f"triows.{module}").__all__
+        missing += [f"triows.{module}.{n}" for n in names if f"triows.{module}.{n}" not in documented]
     for name in triows.testing.__all__:
         here, there = f"triows.testing.{name}", f"triows.{name}"
         # A re-export of a triows name (WebSocketDisconnect) is documented where triows has it.
