@@ -319,7 +319,8 @@ def test_the_page_loads_the_files_and_renders_the_document() -> None:
     elements = Elements(page("/asyncapi.json", "/asyncapi/assets/"))
     assert [tag for tag, _ in elements.tags].count("title") == 1
     assert elements.attributes("link") == [
-        {"rel": "stylesheet", "href": "/asyncapi/assets/default.min.css"}
+        {"rel": "icon", "href": "data:,"},  # no request for /favicon.ico
+        {"rel": "stylesheet", "href": "/asyncapi/assets/default.min.css"},
     ]
     assert [attrs.get("src") for attrs in elements.attributes("script")] == [
         "/asyncapi/assets/index.js",
@@ -339,7 +340,7 @@ def test_the_page_escapes_the_urls() -> None:
     assert [tag for tag, _ in elements.tags] == [
         tag for tag, _ in Elements(page("/asyncapi.json", "/assets")).tags
     ]
-    assert elements.attributes("link")[0]["href"] == f"{HOSTILE_ASSETS}/default.min.css"
+    assert elements.attributes("link")[1]["href"] == f"{HOSTILE_ASSETS}/default.min.css"
     assert elements.attributes("script")[0]["src"] == f"{HOSTILE_ASSETS}/index.js"
     assert elements.attributes("a")[0]["href"] == HOSTILE_DOCUMENT
     inline = elements.scripts[1]
