@@ -13,7 +13,10 @@ import io
 import json
 import re
 import tarfile
+import threading
+from collections.abc import Iterator
 from html.parser import HTMLParser
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -246,6 +249,46 @@ def test_the_cached_release_is_complete_and_not_downloaded_again(
     assert fetch() == folder
     assert fetch(folder) == folder
     assert b"Apache License" in (folder / "LICENSE").read_bytes()
+
+
+class Tarballs(BaseHTTPRequestHandler):
+    """``/whole`` is served whole; ``/broken`` breaks off after 10 of its 100 bytes."""
+
+    def do_GET(self) -> None:
+        self.send_response(200)
+        self.send_header("Content-Length", "100")
+        self.end_headers()
+        self.wfile.write(b"x" * (100 if self.path == "/whole" else 10))
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def tarballs() -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Tarballs)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
+
+
+def test_the_download_reads_the_whole_answer(tarballs: str) -> None:
+    assert _viewer._download(f"{tarballs}/whole") == b"x" * 100
+
+
+def test_a_download_that_breaks_off_is_a_download_error(tarballs: str) -> None:
+    with pytest.raises(ViewerDownloadError, match="could not download"):
+        _viewer._download(f"{tarballs}/broken")
+
+
+def test_an_unreachable_registry_is_a_download_error() -> None:
+    with pytest.raises(ViewerDownloadError, match="could not download"):
+        _viewer._download("http://127.0.0.1:9/tarball.tgz")  # the discard port: refused
 
 
 # -- the command --------------------------------------------------------------------------------

@@ -16,6 +16,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import html
+import http.client
 import io
 import json
 import os
@@ -147,6 +148,9 @@ def default_folder() -> Path:
 def find(folder: Path | None = None) -> Path | None:
     """The viewer's folder if every file is there and is the pinned release's, else ``None``.
 
+    It reads and hashes the files (3 MB, about 2 ms): call it once, at start-up, or off the event
+    loop, rather than on every request.
+
     Args:
         folder: The folder to look in; :func:`default_folder` if ``None``.
     """
@@ -241,10 +245,18 @@ def _download(url: str) -> bytes:
     try:
         with urllib.request.urlopen(request, timeout=_TIMEOUT) as response:
             data: bytes = response.read(_MAX_DOWNLOAD + 1)
-    except (urllib.error.URLError, OSError) as exc:
+            # A read of a given size ends quietly where the connection did: what the
+            # content-length promised and did not come is still counted here.
+            missing = response.length
+    except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
         raise ViewerDownloadError(f"could not download {url}: {exc}") from exc
     if len(data) > _MAX_DOWNLOAD:
         raise ViewerIntegrityError(f"{url} is larger than {_MAX_DOWNLOAD} bytes")
+    if missing:
+        raise ViewerDownloadError(
+            f"could not download {url}: the connection closed after {len(data)} bytes, "
+            f"{missing} short"
+        )
     return data
 
 
