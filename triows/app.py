@@ -25,6 +25,7 @@ from ._timers import Timers
 from ._types import Receive, Scope, Send
 from .asyncapi import AsyncAPI
 from .asyncapi import document as asyncapi_document
+from .asyncapi._serve import AsyncAPIViewer
 from .channels import Channels
 from .config import Config
 from .controllers import describe
@@ -288,7 +289,15 @@ class App:
             return JSONResponse(document)
 
         methods = frozenset({"GET", "HEAD"})
-        return [Route(PathTemplate(spec.path), serve_document, "asyncapi", methods)]
+        routes: list[Route[HTTPHandler]] = [
+            Route(PathTemplate(spec.path), serve_document, "asyncapi", methods)
+        ]
+        if spec.viewer is not None:
+            viewer = AsyncAPIViewer(spec)
+            routes.append(Route(PathTemplate(spec.viewer), viewer.page, "asyncapi_viewer", methods))
+            assets = PathTemplate(spec.viewer.rstrip("/") + "/assets/{name}")
+            routes.append(Route(assets, viewer.asset, "asyncapi_assets", methods))
+        return routes
 
     def url_path_for(self, name: str, /, **params: Any) -> str:
         """The path of the route called ``name`` (or ``"Controller.method"``).

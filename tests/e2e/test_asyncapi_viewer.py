@@ -219,3 +219,59 @@ def test_the_viewer_renders_a_document_with_the_network_blocked(tmp_path: Path) 
     assert aborted == []
     assert problems == []
     assert screenshot.stat().st_size > 0
+
+
+@pytest.mark.e2e
+@pytest.mark.live
+def test_the_chat_examples_own_document_renders_with_the_network_blocked(tmp_path: Path) -> None:
+    """The chat example serves its generated document and the viewer itself (triows, not a
+    stand-in): every operation of its wire protocol is on the page, and the component's parser
+    finds nothing wrong with the document."""
+    require_browser()
+    viewer_folder()  # fetched (or skipped loudly) before the app looks for it
+    from playwright.sync_api import expect, sync_playwright
+
+    from examples.chat.app import create_app
+
+    expect.set_options(timeout=TIMEOUT_MS)
+    screenshot = tmp_path / "chat-asyncapi.png"
+    problems: list[str] = []
+    aborted: list[str] = []
+    address = "/chat/{room}/ws"
+    with live_server_in_thread(create_app("memory://")) as running, sync_playwright() as pw:
+        browser = launch(pw)
+        try:
+            viewer = new_page(browser, problems)
+            viewer.set_viewport_size({"width": 1600, "height": 4000})
+            block_other_hosts(viewer, running.url, aborted)
+            try:
+                viewer.goto(f"{running.url}/asyncapi")
+                root = viewer.locator("#asyncapi")
+                expect(root.get_by_text("triows chat 1.0.0")).to_have_count(2)
+                operations = root.get_by_role("listitem")
+                # A receive operation with a reply, the component heads "REPLY".
+                receive = viewer.get_by_role("heading", name=f"REPLY {address}")
+                send = viewer.get_by_role("heading", name=f"SEND {address}")
+                expect(operations.filter(has=receive)).to_have_count(1)
+                # presence_state, message, presence_diff, gap, and the error frame
+                expect(operations.filter(has=send)).to_have_count(5)
+                for operation_id in (
+                    "room_ws_say",
+                    "room_ws_send_presence_state",
+                    "room_ws_send_message",
+                    "room_ws_send_presence_diff",
+                    "room_ws_send_gap",
+                    "room_ws_invalid",
+                ):
+                    expect(root.get_by_text(operation_id, exact=True).first).to_be_visible()
+                expect(
+                    root.get_by_text("There are errors in your Asyncapi document")
+                ).to_have_count(0)
+            finally:
+                viewer.screenshot(path=screenshot, animations="disabled", timeout=TIMEOUT_MS)
+                print(f"screenshot: {screenshot}")
+                save(screenshot)
+        finally:
+            browser.close()
+    assert aborted == []
+    assert problems == []
