@@ -3,7 +3,8 @@
 :func:`chat_document` is the reference for triows' generator: a websocket chat with every feature
 it describes (servers, an address with a parameter, the query binding, a request with its reply,
 events the server sends, messages and schemas in components, nested models hoisted the way
-pydantic's ``$defs`` must be). docs/asyncapi-notes.md explains each shape.
+pydantic's ``$defs`` must be). docs/asyncapi.md ("How the document is checked") says what
+those shapes taught the generator.
 """
 
 from __future__ import annotations

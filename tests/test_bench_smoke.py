@@ -76,12 +76,13 @@ def test_benchmarks_page_has_the_generated_section() -> None:
     assert "![benchmarks](benchmarks.png)" in text
 
 
-JSON250 = {"user": "ada", "text": "hello", "seq": 7, "tags": ["a", "b"]}
+JSON250 = {"event": "message", "user": "ada", "text": "hello", "seq": 7, "tags": ["a", "b"]}
 ECHO_CASES = [
     ("bare_echo", "/", b"\x00\x01binary", b"\x00\x01binary"),
     ("bare_echo", "/", "text", "text"),
     ("bare_json_echo", "/", json.dumps(JSON250), json.dumps(JSON250, separators=(",", ":"))),
     ("triows_json_model", "/json", json.dumps(JSON250), JSON250),
+    ("triows_events", "/events", json.dumps(JSON250), JSON250),
 ]
 ECHO_CASES += [
     (name, path, send, send)
