@@ -27,6 +27,7 @@ from .asyncapi import AsyncAPI
 from .asyncapi import document as asyncapi_document
 from .asyncapi._serve import AsyncAPIViewer
 from .channels import Channels
+from .client import client_routes
 from .config import Config
 from .controllers import describe
 from .di import Container, Provider
@@ -88,6 +89,9 @@ class App:
             an :class:`~triows.asyncapi.AsyncAPI` to give its title, version and paths, ``True``
             (the default) for the defaults (``/asyncapi.json`` and ``/asyncapi``), ``False``
             to serve neither.
+        client_script: Where the browser client ``triows.js`` is served (its TypeScript
+            declarations beside it, ``.d.ts`` for ``.js``); ``None`` to serve neither
+            (``docs/client.md``).
 
     Raises:
         ConfigurationError: Any misconfiguration, naming the handler concerned.
@@ -105,6 +109,7 @@ class App:
         on_startup: Sequence[Hook] = (),
         on_shutdown: Sequence[Hook] = (),
         asyncapi: AsyncAPI | bool = True,
+        client_script: str | None = "/triows.js",
     ) -> None:
         self.config = Config(config)
         if not isinstance(asyncapi, (AsyncAPI, bool)):
@@ -116,6 +121,13 @@ class App:
             asyncapi if isinstance(asyncapi, AsyncAPI) else AsyncAPI() if asyncapi else None
         )
         self._asyncapi_document: dict[str, Any] | None = None
+        if client_script is not None and not (
+            isinstance(client_script, str) and client_script.startswith("/")
+        ):
+            raise ConfigurationError(
+                f"client_script= is a path starting with '/' (or None), got {client_script!r}"
+            )
+        self.client_script = client_script
         self.controllers = list(controllers)
         self.providers = list(providers)
         Guards(*guards)  # checks that each is a guard
@@ -254,6 +266,8 @@ class App:
             ws_routes.append(Route(ws.path, ws_endpoint, ws.name, frozenset(), ws.owner))
         if self.asyncapi is not None:
             http_routes.extend(self._asyncapi_routes(self.asyncapi))
+        if self.client_script is not None:
+            http_routes.extend(client_routes(self.client_script))
         if self.static is not None:
             static = self.static
             http_routes.append(

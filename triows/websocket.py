@@ -24,6 +24,7 @@ concurrently.
 from __future__ import annotations
 
 import contextlib
+import json
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -78,6 +79,28 @@ def _key(mode: str) -> str:
 
 #: States in which ``accept()`` raises ``WebSocketDisconnect``: not the handler's mistake.
 _ENDED_FOR_ACCEPT = frozenset({WebSocketState.DISCONNECTED, WebSocketState.CLOSING})
+
+#: The subprotocol a client offers to learn why its handshake was refused (``triows.js`` does):
+#: browsers cannot see a refused handshake's HTTP status, so for such a client :meth:`deny`
+#: accepts and closes at once with ``REFUSED_BASE`` + the status and the refusal's detail.
+RELAY_SUBPROTOCOL = "triows.v1"
+#: The close code of a relayed refusal is this plus the HTTP status (4403, 4404, 4422...).
+REFUSED_BASE = 4000
+
+
+def _refusal_reason(status_code: int, body: bytes) -> str:
+    """A close reason for a refusal: the JSON body's ``detail``, else the body, else the status."""
+    try:
+        detail: Any = json.loads(body)
+    except ValueError:
+        detail = body.decode("utf-8", "replace")
+    if isinstance(detail, dict):
+        detail = detail.get("detail", "")
+    if isinstance(detail, list) and detail and isinstance(detail[0], dict):
+        first = detail[0]  # a RequestValidationError's first error: where and what
+        where = ".".join(str(part) for part in first.get("loc", ()))
+        detail = f"{where}: {first.get('msg', '')}" if where else first.get("msg", "")
+    return truncate_reason(str(detail) if detail else f"HTTP {status_code}")
 
 
 #: ``connection_state`` as Starlette's ``application_state`` would say it.
@@ -599,7 +622,10 @@ class WebSocket(HTTPConnection):
         """Refuse the handshake with an HTTP response.
 
         Uses the ASGI ``websocket.http.response`` extension; where the server lacks it, the
-        connection is closed before accept, which servers answer with HTTP 403.
+        connection is closed before accept, which servers answer with HTTP 403. A client that
+        offered the subprotocol ``triows.v1`` (``triows.js``) cannot see an HTTP status: it is
+        accepted and closed at once with ``4000 + status_code`` and the body's ``detail`` as
+        the reason (``docs/client.md``).
 
         Args:
             status_code: The HTTP status.
@@ -615,6 +641,9 @@ class WebSocket(HTTPConnection):
             if self._conn_state is not WebSocketState.CLOSING or self._accepted:
                 raise self._state_error("deny()", WebSocketState.CONNECTING)
             # A drain began during the handshake: the refusal the handler chose still goes out.
+        elif RELAY_SUBPROTOCOL in self.subprotocols and 400 <= status_code < 600:
+            await self._relay_refusal(status_code, body)
+            return
         extensions = self.scope.get("extensions") or {}
         if "websocket.http.response" not in extensions:
             await self.close()
@@ -626,6 +655,12 @@ class WebSocket(HTTPConnection):
             {"type": "websocket.http.response.start", "status": status_code, "headers": raw}
         )
         await self._write_frame({"type": "websocket.http.response.body", "body": body})
+
+    async def _relay_refusal(self, status_code: int, body: bytes) -> None:
+        """Refuse a ``triows.v1`` client: accept, then close with 4000 + ``status_code``."""
+        self._admitting = False  # a guard's own deny(): the refusal is triows' accept
+        await self.accept(RELAY_SUBPROTOCOL)
+        await self.close(REFUSED_BASE + status_code, _refusal_reason(status_code, body))
 
     async def send_denial_response(self, response: Response) -> None:
         """Refuse the handshake with ``response``, as Starlette's method of this name.
