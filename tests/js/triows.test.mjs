@@ -44,6 +44,12 @@ function fakeSocketClass() {
     push(data) {
       this.onmessage?.({ data: typeof data === "string" || data instanceof ArrayBuffer ? data : JSON.stringify(data) });
     }
+    fail() {
+      // A browser's failed connection: error (already CLOSED), then close 1006.
+      this.readyState = 3;
+      this.onerror?.({ type: "error" });
+      this.onclose?.({ code: 1006, reason: "", wasClean: false });
+    }
     drop(code, reason = "") {
       this.readyState = 3;
       this.onclose?.({ code, reason, wasClean: code !== 1006 });
@@ -239,6 +245,24 @@ describe("reconnecting", () => {
     };
     assert.deepEqual(delays(0), [500, 1000, 2000, 4000, 8000, 16000, 30000, 30000, 30000]);
     assert.deepEqual(delays(0.999999), [250, 500, 1000, 2000, 4000, 8000, 15000, 15000, 15000]);
+  });
+
+  test("error then close 1006 (a browser's failed connection): one loss", () => {
+    const t = setup({ random: scripted(0) });
+    t.last().fail();
+    assert.deepEqual(summary(t.states), [["reconnecting", 1006, 1, 500]]);
+  });
+
+  test("an error alone while connecting (node 20's WebSocket) is taken as 1006", () => {
+    const t = setup({ random: scripted(0, 0) });
+    t.last().onerror({ type: "error" });
+    assert.deepEqual(summary(t.states), [["reconnecting", 1006, 1, 500]]);
+    t.sockets[0].drop(1006); // should it come after all: ignored
+    assert.equal(t.states.length, 1);
+    t.clock.advance(500);
+    t.last().accept();
+    t.last().onerror({ type: "error" }); // open: wait for the close
+    assert.equal(t.conn.state, "open");
   });
 
   test("the timer is the delay: no socket before it, one at it", () => {

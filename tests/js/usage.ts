@@ -98,6 +98,7 @@ class FakeSocket implements WebSocketLike {
   onopen: ((event: any) => void) | null = null;
   onmessage: ((event: any) => void) | null = null;
   onclose: ((event: any) => void) | null = null;
+  onerror: ((event: any) => void) | null = null;
   constructor(readonly url: string, readonly protocols: string[]) {}
   send(data: string | ArrayBufferLike | Blob | ArrayBufferView): void {}
   close(code?: number, reason?: string): void {}

@@ -120,6 +120,7 @@ export interface WebSocketLike {
   onopen: ((event: any) => void) | null;
   onmessage: ((event: any) => void) | null;
   onclose: ((event: any) => void) | null;
+  onerror: ((event: any) => void) | null;
 }
 
 /** Options of {@link connect}; every one has a default. */

@@ -237,6 +237,11 @@ export function connect(url, options = {}) {
       detach();
       lost(event.code, event.reason);
     };
+    // A browser fires error (readyState already CLOSED), then close 1006. Node 20's WebSocket
+    // fires only error, still CONNECTING, on a refused connection: take that as the 1006.
+    next.onerror = () => {
+      if (next.readyState === 0 && socket === next) next.onclose({ code: 1006, reason: "" });
+    };
     socket = next;
     if (!first) enter("connecting");
   }
@@ -248,7 +253,7 @@ export function connect(url, options = {}) {
   }
 
   function detach() {
-    if (socket) socket.onopen = socket.onmessage = socket.onclose = null;
+    if (socket) socket.onopen = socket.onmessage = socket.onclose = socket.onerror = null;
     socket = null;
     cancel(pingTimer);
     cancel(deadTimer);
