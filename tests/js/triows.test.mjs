@@ -583,6 +583,18 @@ describe("sending", () => {
     assert.equal(t.conn.sendRaw("late"), false);
   });
 
+  test("the data of an event is an object: anything else is a TypeError, for send and request", async () => {
+    const t = setup({});
+    t.last().accept();
+    assert.throws(() => t.conn.send("say", "hi"), {
+      name: "TypeError", message: 'the data of "say" is an object (its fields), got "hi"',
+    });
+    assert.throws(() => t.conn.send("say", [1]), TypeError);
+    await assert.rejects(t.conn.request("say", 5), TypeError);
+    assert.equal(t.conn.send("say", null), true);
+    assert.deepEqual(t.last().sent, ['{"event":"say"}']);
+  });
+
   test("a route's own discriminator", () => {
     const t = setup({ discriminator: "type" });
     const seen = [];

@@ -198,7 +198,7 @@ export interface Connection<
    */
   onError(listener: (error: unknown, source: string) => void): () => void;
   /**
-   * Send an event: `{[discriminator]: event, ...data}`.
+   * Send an event: `{[discriminator]: event, ...data}` (`data` an object, else a `TypeError`).
    * @returns `true` if sent, `false` if not open: nothing is queued for a later connection.
    */
   send<K extends keyof Client & string>(event: K, data?: Client[K]): boolean;
@@ -221,8 +221,12 @@ export interface Connection<
    * @param reason At most 123 bytes of UTF-8 (the WebSocket's own limit).
    */
   close(code?: number, reason?: string): void;
-  /** Resolved at the next open (at once if open); rejected with a
-   * {@link ConnectionClosedError} if the connection is, or ends, closed for good. */
+  /**
+   * Resolved at the next open (at once if open); rejected with a {@link ConnectionClosedError}
+   * if the connection is, or ends, closed for good. A handshake that triows refused is seen to
+   * open too (the relay accepts, then closes at once with 4000 + status): an open is not yet a
+   * welcome, the "closed" or "reconnecting" that follows tells.
+   */
   opened(): Promise<void>;
 }
 

@@ -367,6 +367,9 @@ export function connect(url, options = {}) {
   }
 
   function message(event, data, id) {
+    if ((data !== undefined && data !== null && typeof data !== "object") || Array.isArray(data)) {
+      throw new TypeError(`the data of "${event}" is an object (its fields), got ${JSON.stringify(data)}`);
+    }
     const body = { [key]: event, ...data };
     body[key] = event;
     if (id !== undefined) body.ref = id;
