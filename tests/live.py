@@ -19,7 +19,7 @@ import re
 import signal
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -149,11 +149,15 @@ class Command:
 
 
 @asynccontextmanager
-async def command(args: Sequence[str], cwd: Path) -> AsyncIterator[Command]:
-    """Run ``args`` in ``cwd``; at the end SIGTERM it, and kill its process group if it stays."""
+async def command(
+    args: Sequence[str], cwd: Path, env: Mapping[str, str] | None = None
+) -> AsyncIterator[Command]:
+    """Run ``args`` in ``cwd`` (with ``env``, else this process's environment); at the end
+    SIGTERM it, and kill its process group if it stays."""
     process = await trio.lowlevel.open_process(
         list(args),
         cwd=cwd,
+        env=dict(env) if env is not None else None,
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

@@ -78,7 +78,7 @@ def test_the_room_page_is_html_with_its_script_and_websocket_path() -> None:
     assert page.status_code == 200
     assert page.headers["content-type"] == "text/html; charset=utf-8"
     text = page.text
-    assert '<script src="/static/chat.js" defer></script>' in text
+    assert '<script type="module" src="/static/chat.js"></script>' in text
     assert '<link rel="stylesheet" href="/static/chat.css">' in text
     assert '<link rel="icon" href="data:,">' in text
     assert 'data-ws-path="/chat/blue/ws"' in text
@@ -421,7 +421,7 @@ async def test_the_chat_under_triows_run(monkeypatch: pytest.MonkeyPatch) -> Non
                 async with httpx.AsyncClient(base_url=server.url) as http:
                     page = await http.get("/chat/blue")
                     assert page.status_code == 200
-                    assert '<script src="/static/chat.js" defer></script>' in page.text
+                    assert '<script type="module" src="/static/chat.js"></script>' in page.text
                 async with open_websocket(server, "/chat/blue/ws?name=ann") as ann:
                     assert await ann.get_message() == '{"event":"presence_state","members":["ann"]}'
                     await ann.send_message('{"event": "say", "text": "hi"}')

@@ -54,7 +54,7 @@ def assert_is_the_page(text: str) -> None:
         'aria-live="polite"></ul>'
     ) in text
     assert '<link rel="stylesheet" href="/static/chat.css">' in text
-    assert '<script src="/static/chat.js" defer></script>' in text
+    assert '<script type="module" src="/static/chat.js"></script>' in text
     assert_no_remote_urls(text)
 
 

@@ -547,7 +547,9 @@ class WebSocket(HTTPConnection):
         """Complete the handshake.
 
         Args:
-            subprotocol: One of :attr:`subprotocols` to agree on.
+            subprotocol: One of :attr:`subprotocols` to agree on. Left out, a client that
+                offered ``triows.v1`` (``triows.js``) gets that one on the wire: browsers refuse
+                a handshake that offered subprotocols and got none.
             headers: Extra headers for the handshake response.
 
         Raises:
@@ -572,7 +574,12 @@ class WebSocket(HTTPConnection):
             connect = await self._inbox.get()
             if connect["type"] != "websocket.connect":
                 self._not_a_connect(connect)
-        message: Message = {"type": "websocket.accept", "subprotocol": subprotocol}
+        wire = subprotocol
+        if wire is None and RELAY_SUBPROTOCOL in self.subprotocols:
+            # Browsers fail a handshake that offered subprotocols and got none: a triows.js
+            # client that the handler accepts without one agrees on triows' own.
+            wire = RELAY_SUBPROTOCOL
+        message: Message = {"type": "websocket.accept", "subprotocol": wire}
         if headers:
             message["headers"] = _encode_headers(headers)
         self._move(Event.ACCEPT)

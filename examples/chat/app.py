@@ -118,6 +118,9 @@ class ChatController(ControllerBase):
         use_extra_handler=True,
         on_invalid="reply",
         sends=PresenceState | ChatMessage | PresenceDiff | Gap,
+        # What the page's triows.js heartbeat matches: it pings every 20 s.
+        heartbeat=("ping", "pong"),
+        idle_timeout=60,
     )
     async def room_ws(
         self,

@@ -96,7 +96,7 @@ def reconnect(page: Page, running: Running) -> None:
     from playwright.sync_api import expect
 
     trio.from_thread.run_sync(app.drain, 0.5, trio_token=running.token)
-    expect(page.locator("body")).to_have_attribute("data-ws-state", "closed")
+    expect(page.locator("body")).to_have_attribute("data-ws-state", "reconnecting")
     expect(page.locator("#status")).to_contain_text("disconnected (code 1012), reconnecting in")
     # The "restarted" server accepts again (a real one would be a new process).
     trio.from_thread.run_sync(app._drain.reset, trio_token=running.token)

@@ -87,7 +87,7 @@ def come_back(ann: Page, bob: Page, running: Running) -> None:
 
     trio.from_thread.run_sync(app.drain, 0.5, trio_token=running.token)
     for page in (ann, bob):
-        expect(page.locator("body")).to_have_attribute("data-ws-state", "closed")
+        expect(page.locator("body")).to_have_attribute("data-ws-state", "reconnecting")
         expect(page.locator("#status")).to_contain_text("disconnected (code 1012)")
     # Published while both pages are away (as another worker's member could).
     message = {"event": "message", "room": "blue", "name": "carol", "text": AWAY}
