@@ -97,6 +97,23 @@ async def test_a_relay_client_is_told_the_status_and_why(
     assert (closed.code, closed.reason) == (code, reason[:123])
 
 
+async def test_a_client_that_offers_triows_refused_is_refused_with_it() -> None:
+    protocols = ["chat", RELAY, "triows.refused"]  # what triows.js offers
+    async with (
+        client_for(APP) as client,
+        client.websocket_connect("/guarded", subprotocols=protocols) as ws,
+    ):
+        assert ws.accepted_subprotocol == "triows.refused"
+        closed = await next_close(ws)
+    assert (closed.code, closed.reason) == (4403, "Forbidden")
+    async with (
+        client_for(APP) as client,
+        client.websocket_connect("/named?name=ann", subprotocols=protocols) as ws,
+    ):
+        assert ws.accepted_subprotocol == RELAY  # accepted: never triows.refused
+        assert await ws.receive_text() == "hello ann"
+
+
 @pytest.mark.parametrize(("path", "headers", "code", "reason"), CASES)
 async def test_other_clients_still_get_the_http_refusal(
     path: str, headers: dict[str, str], code: int, reason: str

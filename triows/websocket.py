@@ -84,6 +84,9 @@ _ENDED_FOR_ACCEPT = frozenset({WebSocketState.DISCONNECTED, WebSocketState.CLOSI
 #: browsers cannot see a refused handshake's HTTP status, so for such a client :meth:`deny`
 #: accepts and closes at once with ``REFUSED_BASE`` + the status and the refusal's detail.
 RELAY_SUBPROTOCOL = "triows.v1"
+#: What a relayed refusal is accepted with when the client offered it too (``triows.js`` does):
+#: the client then knows at once that the close follows, and never shows the page "open".
+REFUSED_SUBPROTOCOL = "triows.refused"
 #: The close code of a relayed refusal is this plus the HTTP status (4403, 4404, 4422...).
 REFUSED_BASE = 4000
 
@@ -666,7 +669,8 @@ class WebSocket(HTTPConnection):
     async def _relay_refusal(self, status_code: int, body: bytes) -> None:
         """Refuse a ``triows.v1`` client: accept, then close with 4000 + ``status_code``."""
         self._admitting = False  # a guard's own deny(): the refusal is triows' accept
-        await self.accept(RELAY_SUBPROTOCOL)
+        offered = REFUSED_SUBPROTOCOL in self.subprotocols
+        await self.accept(REFUSED_SUBPROTOCOL if offered else RELAY_SUBPROTOCOL)
         await self.close(REFUSED_BASE + status_code, _refusal_reason(status_code, body))
 
     async def send_denial_response(self, response: Response) -> None:

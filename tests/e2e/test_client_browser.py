@@ -283,12 +283,11 @@ def test_request_resolves_with_the_reply_and_a_refusal_does_not_loop() -> None:
                 "state": "closed",
             }
             refused = page.evaluate(REFUSAL)
-            # triows accepts a relayed refusal to close it with 4403: the page sees it open,
-            # then closed for good, and never tries again.
+            # triows accepts a relayed refusal (with the subprotocol triows.refused) to close it
+            # with 4403: the page never sees it open, it is closed for good, never tried again.
             assert refused == {
                 "states": [
                     ["connecting", None, False],
-                    ["open", None, False],
                     ["closed", 4403, True],
                 ],
                 "state": "closed",

@@ -37,7 +37,8 @@ function fakeSocketClass() {
       this.readyState = 2;
     }
     // The server's side.
-    accept() {
+    accept(protocol = "") {
+      this.protocol = protocol;
       this.readyState = 1;
       this.onopen?.({ type: "open" });
     }
@@ -136,13 +137,13 @@ function loseAndRetry(t, code, { open = false } = {}) {
 }
 
 describe("connecting", () => {
-  test("offers the page's subprotocols, then triows.v1 last, once", () => {
-    const t = setup({ protocols: ["triows.v1", "chat", "v2.chat"] });
-    assert.deepEqual(t.last().protocols, ["chat", "v2.chat", "triows.v1"]);
+  test("offers the page's subprotocols, then triows.v1 and triows.refused last, once", () => {
+    const t = setup({ protocols: ["triows.v1", "chat", "triows.refused", "v2.chat"] });
+    assert.deepEqual(t.last().protocols, ["chat", "v2.chat", "triows.v1", "triows.refused"]);
     const u = setup({});
-    assert.deepEqual(u.last().protocols, ["triows.v1"]);
+    assert.deepEqual(u.last().protocols, ["triows.v1", "triows.refused"]);
     const v = setup({ protocols: "chat" });
-    assert.deepEqual(v.last().protocols, ["chat", "triows.v1"]);
+    assert.deepEqual(v.last().protocols, ["chat", "triows.v1", "triows.refused"]);
   });
 
   test("a relative URL is resolved against location: http gives ws, https gives wss", (ctx) => {
@@ -352,6 +353,32 @@ describe("reconnecting", () => {
     assert.deepEqual(t.states.filter((s) => s.state === "reconnecting").map((s) => [s.attempt, s.delay]), [
       [1, 500], [2, 1000], [3, 2000], [4, 4000],
     ]);
+  });
+
+  test("a refusal accepted with triows.refused is never seen open", async () => {
+    const t = setup({ heartbeat: true });
+    const opened = t.conn.opened();
+    await microtask(); // the first "connecting"
+    t.last().accept("triows.refused");
+    assert.equal(t.conn.state, "connecting");
+    assert.equal(t.conn.send("say", { text: "x" }), false);
+    assert.deepEqual(t.clock.pending, []); // no heartbeat started
+    t.last().drop(4403, "Forbidden");
+    assert.deepEqual(summary(t.states), [["connecting", null, 0, null], ["closed", 4403, 0, null]]);
+    const error = await opened.catch((e) => e);
+    assert.ok(error instanceof ConnectionClosedError);
+    assert.equal(error.code, 4403);
+  });
+
+  test("a refusal accepted with triows.refused and retried (4429) grows the back-off", () => {
+    const t = setup({ random: scripted(0, 0) });
+    for (const delay of [500, 1000]) {
+      t.last().accept("triows.refused");
+      t.last().drop(4429, "slow down");
+      assert.equal(t.states.at(-1).delay, delay);
+      t.clock.advance(delay);
+    }
+    assert.equal(t.states.some((s) => s.state === "open"), false);
   });
 
   test("a relayed refusal for good (4403) after an open: closed, with its reason", () => {

@@ -131,7 +131,10 @@ export interface ConnectOptions {
    * (source `"connect"`) and counts as a failed attempt.
    */
   params?: QueryParams | (() => QueryParams);
-  /** The page's subprotocols; `"triows.v1"` is always offered after them. Default none. */
+  /**
+   * The page's subprotocols; `"triows.v1"` and `"triows.refused"` are always offered after
+   * them (how triows tells a refused handshake). Default none.
+   */
   protocols?: string | readonly string[];
   /** The field that names an event, as the route declares it. Default `"event"`. */
   discriminator?: string;
@@ -223,9 +226,8 @@ export interface Connection<
   close(code?: number, reason?: string): void;
   /**
    * Resolved at the next open (at once if open); rejected with a {@link ConnectionClosedError}
-   * if the connection is, or ends, closed for good. A handshake that triows refused is seen to
-   * open too (the relay accepts, then closes at once with 4000 + status): an open is not yet a
-   * welcome, the "closed" or "reconnecting" that follows tells.
+   * if the connection is, or ends, closed for good. A handshake that triows refused does not
+   * open (triows accepts it with "triows.refused" only to close it with 4000 + status).
    */
   opened(): Promise<void>;
 }

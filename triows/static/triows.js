@@ -22,11 +22,12 @@
 //   overlap what the page has, so a message whose id is not after the last one of its topic (same
 //   epoch) is dropped: the page sees each message once, in order. If the history cannot fill the
 //   gap, the server sends {"event": "gap", ...}, dispatched like any event.
-// * The client always offers the subprotocol "triows.v1", last: triows then tells a refused
-//   handshake (which a browser only sees as 1006) by accepting and closing at once with
-//   4000 + the HTTP status (4401, 4403, 4404, 4422...) and the refusal's detail as reason.
-//   Such a connection is seen to open, then to close: it does not count as an open (the
-//   back-off keeps growing on 4429 and 4408).
+// * The client always offers the subprotocols "triows.v1" and "triows.refused", last: triows
+//   then tells a refused handshake (which a browser only sees as 1006) by accepting it with
+//   "triows.refused" and closing at once with 4000 + the HTTP status (4401, 4403, 4404,
+//   4422...) and the refusal's detail as reason. Such a connection never counts as open: the
+//   page sees "connecting", then the close. (A server that relays with "triows.v1" only is
+//   seen to open first; a 44xx/45xx close after it still does not restart the back-off.)
 //
 // Close codes, and what follows:
 //
@@ -48,6 +49,7 @@
 // it is rejected when its connection closes, and the page decides.
 
 const RELAY = "triows.v1"; // the subprotocol by which triows relays a refused handshake
+const REFUSED = "triows.refused"; // the one it accepts a refused handshake with, to close it
 const OPEN = 1; // WebSocket.OPEN
 const HEARTBEAT_TIMEOUT = 4000;
 const ID = /^([^:]+):(\d+)(?:-(\d+))?$/;
@@ -134,7 +136,8 @@ export function connect(url, options = {}) {
   const beat = o.heartbeat ? { ...HEARTBEAT, ...o.heartbeat } : null;
   const resume = o.resume === undefined || o.resume ? { param: "since", ...o.resume } : null;
   const topicOf = resume?.topic ?? (() => DEFAULT_TOPIC);
-  const protocols = [...[].concat(o.protocols ?? []).filter((p) => p !== RELAY), RELAY];
+  const mine = [RELAY, REFUSED];
+  const protocols = [...[].concat(o.protocols ?? []).filter((p) => !mine.includes(p)), ...mine];
   const base = new URL(url, globalThis.location?.href);
   if (base.protocol === "http:") base.protocol = "ws:";
   else if (base.protocol === "https:") base.protocol = "wss:";
@@ -247,6 +250,7 @@ export function connect(url, options = {}) {
   }
 
   function opened() {
+    if (socket?.protocol === REFUSED) return; // a refusal: its close follows at once
     wasOpen = true;
     if (beat) pingTimer = later(ping, beat.interval);
     enter("open");
