@@ -39,12 +39,11 @@ from typing import Annotated, Any, Literal, Union
 import pydantic
 import pydantic_core
 
-from ._receive import UnexpectedFrame
 from .controllers import describe, event_handlers
 from .errors import ConfigurationError
-from .listener import InvalidMessage, _invalid_json, error_frame
+from .listener import InvalidMessage, _invalid_json, error_frame, json_payload, open_connection
 from .routes import Event
-from .websocket import WebSocket, WebSocketState
+from .websocket import WebSocket
 
 __all__ = ["REF", "EventLoop", "Ref", "read_events"]
 
@@ -233,12 +232,8 @@ class EventLoop:
         return self._run(websocket, instance, arguments)
 
     async def _run(self, websocket: WebSocket, instance: Any, arguments: Mapping[str, Any]) -> None:
-        if self.connect is None:
-            await websocket.accept()
-        else:
-            await self.connect(instance, websocket, arguments)
-        if websocket.connection_state is not WebSocketState.CONNECTED:
-            return  # the connect hook closed or refused the connection
+        if not await open_connection(websocket, instance, arguments, self.connect):
+            return
         await self.fn(instance, **arguments)
         # Per connection, once: each event's handler with the handshake values it takes.
         calls = {
@@ -252,11 +247,7 @@ class EventLoop:
             message = await receive()
             if message["type"] != "websocket.receive":
                 return  # websocket.disconnect: the peer left
-            payload = message.get("text")
-            if payload is None:
-                payload = message.get("bytes")
-                if payload is None:
-                    raise UnexpectedFrame("text or binary JSON", "an empty message")
+            payload = json_payload(message)
             try:
                 value = validate(payload)
             except pydantic.ValidationError as exc:

@@ -30,7 +30,7 @@ from .errors import CloseCode, ConfigurationError, WebSocketException
 from .routes import Parameter
 from .websocket import WebSocket, WebSocketState
 
-__all__ = ["MessageSpec", "error_frame", "run_loop"]
+__all__ = ["MessageSpec", "error_frame", "json_payload", "open_connection", "run_loop"]
 
 
 class InvalidMessage(WebSocketException):
@@ -111,13 +111,7 @@ class MessageSpec:
         }[encoding]
 
     def _decode_json(self, message: Mapping[str, Any]) -> Any:
-        # A key present with the value None counts as absent (hypercorn sends both keys).
-        payload = message.get("text")
-        if payload is None:
-            payload = message.get("bytes")
-            if payload is None:
-                raise UnexpectedFrame("text or binary JSON", "an empty message")
-        return self.adapter.validate_json(payload)
+        return self.adapter.validate_json(json_payload(message))
 
     def _decode_text(self, message: Mapping[str, Any]) -> Any:
         text = message.get("text")
@@ -154,6 +148,36 @@ def _in_body(error: dict[str, Any]) -> None:
     error["loc"] = ["body", *error["loc"]]
 
 
+async def open_connection(
+    websocket: WebSocket,
+    instance: Any,
+    arguments: Mapping[str, Any],
+    connect: Callable[[Any, WebSocket, Mapping[str, Any]], Awaitable[Any]] | None,
+) -> bool:
+    """Accept, or run the connect hook; whether the connection is then open for messages."""
+    if connect is None:
+        await websocket.accept()
+    else:
+        await connect(instance, websocket, arguments)
+    # The connect hook may have closed or refused the connection.
+    return websocket.connection_state is WebSocketState.CONNECTED
+
+
+def json_payload(message: Mapping[str, Any]) -> str | bytes:
+    """The JSON text of a ``websocket.receive`` message: its text, else its bytes.
+
+    Raises:
+        UnexpectedFrame: Neither (close 1003).
+    """
+    # A key present with the value None counts as absent (hypercorn sends both keys).
+    payload: str | bytes | None = message.get("text")
+    if payload is None:
+        payload = message.get("bytes")
+        if payload is None:
+            raise UnexpectedFrame("text or binary JSON", "an empty message")
+    return payload
+
+
 async def run_loop(
     websocket: WebSocket,
     instance: Any,
@@ -169,12 +193,8 @@ async def run_loop(
     Returns when the peer disconnects; raises what the handler raises, and
     ``WebSocketException`` for the client's mistakes (see the module table).
     """
-    if connect is None:
-        await websocket.accept()
-    else:
-        await connect(instance, websocket, arguments)
-    if websocket.connection_state is not WebSocketState.CONNECTED:
-        return  # the connect hook closed or refused the connection
+    if not await open_connection(websocket, instance, arguments, connect):
+        return
 
     kwargs = dict(arguments)
     single = spec.single
