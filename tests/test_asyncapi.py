@@ -14,15 +14,16 @@ from typing import Any, Literal
 import pytest
 from asyncapi_schema import validate_asyncapi
 from jsonschema import Draft202012Validator
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 from support import TIMEOUT, client_for
 from test_events import APP as EVENTS_APP
-from test_events import EventsController
+from test_events import EventsController, Say
 
 from examples.chat.app import create_app
 from triows import App, Controller, ControllerBase, Query, WebSocket, WsBody, ws_route
 from triows._build import build_routes
 from triows.asyncapi import AsyncAPI, document
+from triows.channels import TopicMessage
 
 
 def _payload_validator(doc: dict[str, Any], payload: dict[str, Any]) -> Draft202012Validator:
@@ -207,3 +208,99 @@ async def test_paths_title_and_the_off_switch() -> None:
 def test_asyncapi_takes_a_spec_or_a_bool() -> None:
     with pytest.raises(Exception, match="asyncapi= takes an AsyncAPI"):
         App(controllers=[SmallController], asyncapi="yes")  # type: ignore[arg-type]
+
+
+# -- shapes that once made the document lose parts of itself ---------------------------------
+
+
+class Invalid(BaseModel):
+    event: Literal["invalid"]  # the name of triows' own error message
+
+
+class SayAgain(BaseModel):
+    event: Literal["say"]  # sent by the server, named like an event it receives
+
+
+class Dotted(BaseModel):
+    event: Literal["chat.say"]
+
+
+class Slashed(BaseModel):
+    event: Literal["chat/say"]
+
+
+class Post(TopicMessage):
+    model_config = ConfigDict(extra="forbid")
+    event: Literal["post"] = "post"
+    text: str
+
+
+class Opaque:
+    """A class pydantic has no schema for."""
+
+
+@Controller("/org/{org}")
+class CollidingController(ControllerBase):
+    @ws_route("/ws", use_extra_handler=True, sends=[SayAgain, Post])
+    async def room(self) -> None: ...  # takes no {org}
+
+    @ws_route.on(room)
+    async def say(self, message: Say) -> None: ...
+
+    @ws_route.on(room)
+    async def invalid(self, message: Invalid) -> Opaque:
+        return Opaque()
+
+    @ws_route.on(room)
+    async def dotted(self, message: Dotted):  # type: ignore[no-untyped-def]
+        return 1
+
+    @ws_route.on(room)
+    async def slashed(self, message: Slashed) -> None: ...
+
+
+def test_colliding_names_are_all_kept_and_the_document_stays_valid() -> None:
+    doc = App(controllers=[CollidingController]).asyncapi_document()
+    validate_asyncapi(doc)
+    channel = doc["channels"]["room"]
+    assert channel["parameters"] == {"org": {"description": "Path parameter."}}
+    assert sorted(channel["messages"]) == sorted(
+        [
+            "invalid",  # triows' error frame keeps its name...
+            "say",
+            "say_reply",
+            "invalid_2",
+            "invalid_2_reply",  # ... and the event called invalid gets another
+            "chat_say",
+            "chat_say_reply",
+            "chat_say_2",
+            "chat_say_2_reply",
+            "say_2",  # the sent SayAgain
+            "post",
+        ]
+    )
+    assert channel["messages"]["say"]["title"] == "Say"
+    assert channel["messages"]["say_2"]["title"] == "SayAgain"
+    assert len(doc["operations"]) == 4 + 1 + 2  # 4 receives, the error frame, 2 sends
+    replies = {
+        m: channel["messages"][m]["payload"]["properties"]["data"]
+        for m in channel["messages"]
+        if m.endswith("_reply")
+    }
+    assert replies["invalid_2_reply"]["description"].startswith("A value this document cannot")
+    assert replies["chat_say_reply"] == {}  # unannotated: any value
+
+
+def test_a_published_models_frame_fits_its_documented_payload_even_with_extra_forbid() -> None:
+    doc = App(controllers=[CollidingController]).asyncapi_document()
+    payload = doc["channels"]["room"]["messages"]["post"]["payload"]
+    frame = {"id": "k2:7", "event": "post", "text": "hi"}  # as channels.publish() sends it
+    assert _payload_validator(doc, payload).is_valid(frame)
+    assert not _payload_validator(doc, payload).is_valid({**frame, "extra": 1})
+
+
+async def test_a_malformed_host_header_still_gets_the_document() -> None:
+    async with client_for(EVENTS_APP) as client:
+        response = await client.get("/asyncapi.json", headers={"host": "["})
+    assert response.status_code == 200
+    assert response.json()["servers"] == {"this": {"host": "[", "protocol": "ws"}}

@@ -9,10 +9,12 @@ from __future__ import annotations
 import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, Literal
 
 import pytest
 import trio
+from pydantic import ConfigDict
+from pydantic.alias_generators import to_camel
 from support import TIMEOUT, client_for
 
 from triows import (
@@ -27,6 +29,7 @@ from triows import (
     post,
     ws_route,
 )
+from triows.channels import TopicMessage
 from triows.testing import AsyncTestClient, AsyncWebSocketTestSession
 
 #: What the handlers saw, for the tests that look at the server's side.
@@ -170,6 +173,20 @@ async def test_anyone_may_publish_an_http_handler_say() -> None:
         response = await client.post("/chat/blue/announce", params={"text": "closing soon"})
         assert response.json() == {"id": None, "members": 1}  # no history: no id
         assert await ann.receive_json() == {"event": "announcement", "text": "closing soon"}
+
+
+class Notice(TopicMessage):
+    model_config = ConfigDict(alias_generator=to_camel)
+    event: Literal["notice"] = "notice"
+    said_by: str
+
+
+async def test_a_published_model_is_written_by_alias_as_send_json_writes_it() -> None:
+    app = chat_app()
+    async with client_for(app) as client, member(client, "blue", "ann") as ann:
+        assert await ann.receive_json() == state("ann")
+        await app.channels.publish("room:blue", Notice(saidBy="the host"))
+        assert await ann.receive_text() == '{"event":"notice","saidBy":"the host"}'
 
 
 # -- history and recovery -----------------------------------------------------------------------

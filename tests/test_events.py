@@ -11,7 +11,8 @@ import logging
 from typing import Annotated, Any, Literal
 
 import pytest
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_pascal
 from support import connected, error_records, next_close
 
 from triows import (
@@ -399,3 +400,81 @@ def test_events_need_an_extra_handler_route() -> None:
 
     with pytest.raises(ConfigurationError, match="must be 'async def'"):
         ws_route.on(extra)(not_async)
+
+
+# -- inherited routes: each controller has the event handlers it declares or inherits -------
+
+
+class Ping(BaseModel):
+    event: Literal["ping"]
+
+
+class Hello(BaseModel):
+    event: Literal["hello"]
+
+
+class RoomBase(ControllerBase):
+    @ws_route("/ws", use_extra_handler=True)
+    async def room(self) -> None: ...
+
+    @ws_route.on(room)
+    async def ping(self, message: Ping) -> str:
+        return f"base ping ({type(self).__name__})"
+
+
+@Controller("/a")
+class RoomA(RoomBase):
+    @ws_route.on(RoomBase.room)
+    async def hello(self, message: Hello) -> str:
+        return f"A hello ({type(self).__name__})"
+
+
+@Controller("/b")
+class RoomB(RoomBase):
+    async def ping(self, message: Ping) -> str:  # an undecorated override: no ping on /b
+        return "never"
+
+    @ws_route.on(RoomBase.room)
+    async def hello(self, message: Hello) -> str:
+        return f"B hello ({type(self).__name__})"
+
+
+async def test_an_inherited_route_has_its_controllers_event_handlers_only() -> None:
+    app = App(controllers=[RoomA, RoomB])
+    names = {r.owner: [e.names for e in r.events] for r in app.routes.websocket}
+    assert names == {"RoomA.room": [("ping",), ("hello",)], "RoomB.room": [("hello",)]}
+    async with connected(app, "/a/ws") as ws:
+        await ws.send_json({"event": "hello", "ref": 1})
+        assert await ws.receive_json() == {"ref": 1, "ok": True, "data": "A hello (RoomA)"}
+        await ws.send_json({"event": "ping", "ref": 2})
+        assert await ws.receive_json() == {"ref": 2, "ok": True, "data": "base ping (RoomA)"}
+    async with connected(app, "/b/ws") as ws:
+        await ws.send_json({"event": "hello", "ref": 1})
+        assert await ws.receive_json() == {"ref": 1, "ok": True, "data": "B hello (RoomB)"}
+        await ws.send_json({"event": "ping", "ref": 2})
+        assert (await ws.receive_json())["errors"][0]["type"] == "literal_error"
+
+
+class Camel(BaseModel):
+    model_config = ConfigDict(alias_generator=to_pascal, populate_by_name=False)
+    text_body: str
+
+
+class OtherCamel(BaseModel):
+    model_config = ConfigDict(alias_generator=to_pascal)
+    count: int
+
+
+async def test_fields_triows_adds_keep_their_names_whatever_the_models_aliases() -> None:
+    async def camel(self: Any, message: Camel) -> str:
+        return message.text_body
+
+    async def other(self: Any, message: OtherCamel) -> int:
+        return message.count
+
+    app = _app_with({"camel": (camel, "camel"), "other": (other, "other")})
+    async with connected(app) as ws:
+        await ws.send_json({"event": "camel", "ref": 1, "TextBody": "hi"})
+        assert await ws.receive_json() == {"ref": 1, "ok": True, "data": "hi"}
+        await ws.send_json({"event": "other", "ref": 2, "Count": 3})
+        assert await ws.receive_json() == {"ref": 2, "ok": True, "data": 3}

@@ -10,11 +10,12 @@ hypercorn.
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 import trio
 from live import close_reason, open_websocket, rejection, serve
-from support import TIMEOUT, client_for, next_close
+from support import TIMEOUT, client_for, error_records, next_close
 
 from triows import (
     App,
@@ -25,6 +26,7 @@ from triows import (
     HTTPException,
     Query,
     WebSocket,
+    WsBody,
     ws_route,
 )
 from triows.testing import WebSocketDenied
@@ -35,6 +37,18 @@ RELAY = "triows.v1"
 class Refuse(GuardCanActivate):
     async def can_activate(self, context: object) -> bool:
         return False
+
+
+class DeniesItself(GuardCanActivate):
+    """A guard that answers the handshake itself, then says no."""
+
+    async def can_activate(self, context: Any) -> bool:
+        await context.switch_to_websocket().get_client().deny(409, b'{"detail": "taken"}')
+        return False
+
+
+#: What the disconnect hook of /hooked saw.
+HOOKS: list[int] = []
 
 
 class Unauthorized(GuardCanActivate):
@@ -63,6 +77,26 @@ class RefusingController(ControllerBase):
     async def teapot(self, websocket: WebSocket) -> None:
         await websocket.deny(418, json.dumps({"detail": "short and stout"}).encode())
 
+    @ws_route("/closes")
+    async def closes(self, websocket: WebSocket) -> None:
+        await websocket.close(1008, "go away")  # before accept: Starlette's refusal
+
+    @ws_route("/hooked", use_extra_handler=True, encoding="text")
+    async def hooked(self, data: str = WsBody()) -> None: ...
+
+    @ws_route.connect(hooked)
+    async def hooked_open(self, websocket: WebSocket) -> None:
+        await websocket.deny(403, b'{"detail": "not you"}')
+
+    @ws_route.disconnect(hooked)
+    async def hooked_close(self, websocket: WebSocket, code: int) -> None:
+        HOOKS.append(code)
+
+    @ws_route("/self-denied")
+    @Guards(DeniesItself)
+    async def self_denied(self, websocket: WebSocket) -> None:
+        raise AssertionError("refused before the handler")
+
 
 APP = App(
     controllers=[RefusingController], config={"WEBSOCKET_ALLOWED_ORIGINS": ["https://ok.example"]}
@@ -74,6 +108,9 @@ CASES = [
     ("/named?name=a", {}, 4422, "query.name: String should have at least 2 characters"),
     ("/nowhere", {}, 4404, "Not Found"),
     ("/teapot", {}, 4418, "short and stout"),
+    ("/closes", {}, 4403, "go away"),
+    ("/hooked", {}, 4403, "not you"),
+    ("/self-denied", {}, 4409, "taken"),
     (
         "/named?name=ann",
         {"origin": "https://evil.example"},
@@ -123,6 +160,20 @@ async def test_other_clients_still_get_the_http_refusal(
             async with client.websocket_connect(path, subprotocols=["chat"], headers=headers):
                 pass
     assert denied.value.status_code == code - 4000
+
+
+async def test_a_relayed_refusal_is_no_connection_and_no_server_error(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    HOOKS.clear()
+    for path in ("/hooked", "/self-denied"):
+        async with (
+            client_for(APP) as client,
+            client.websocket_connect(path, subprotocols=[RELAY, "triows.refused"]) as ws,
+        ):
+            await next_close(ws)
+    assert HOOKS == []  # refused: never connected, so no disconnect hook (as over HTTP)
+    assert error_records(caplog) == []
 
 
 async def test_an_accepted_relay_client_is_served_as_any_other() -> None:

@@ -156,7 +156,8 @@ def _websocket_route(
     events: tuple[Any, ...] = ()
     if route.use_extra_handler:
         driver = "messages"
-        if event_handlers(fn):
+        handlers = event_handlers(controller, fn)
+        if handlers:
             driver = "events"
             if body:
                 raise ConfigurationError(
@@ -169,7 +170,7 @@ def _websocket_route(
                     f"{owner}: event handlers read JSON messages; use encoding='json', "
                     f"not {route.encoding!r}"
                 )
-            events = read_events(fn, owner, route.discriminator, handshake)
+            events = read_events(handlers, owner, route.discriminator, handshake)
     return WebSocketRoute(
         name=route.name or fn.__name__,
         owner=owner,

@@ -294,7 +294,7 @@ class App:
         async def serve_document(request: Request) -> Response:
             document = self.asyncapi_document()
             if spec.servers is None:
-                scheme = "wss" if request.url.scheme in ("https", "wss") else "ws"
+                scheme = "wss" if request.scope.get("scheme") in ("https", "wss") else "ws"
                 host = request.headers.get("host") or "localhost"
                 server = {"host": host, "protocol": scheme}
                 document = {**document, "servers": {"this": server}}

@@ -50,7 +50,7 @@ _ROUTES_ATTR = "__triows_routes__"
 _CONTROLLER_ATTR = "__triows_controller__"
 _RENDER_ATTR = "__triows_render__"
 _HOOK_ATTRS = {"connect": "__triows_connect__", "disconnect": "__triows_disconnect__"}
-_EVENTS_ATTR = "__triows_events__"
+_EVENT_ATTR = "__triows_event_of__"
 
 
 def describe(fn: Any) -> str:
@@ -96,9 +96,18 @@ def hook_of(handler: Any, kind: Literal["connect", "disconnect"]) -> Callable[..
     return hook
 
 
-def event_handlers(handler: Any) -> list[tuple[Callable[..., Any], str | None]]:
-    """The ``@ws_route.on(handler)`` event handlers of ``handler``, and their event names."""
-    found: list[tuple[Callable[..., Any], str | None]] = getattr(handler, _EVENTS_ATTR, [])
+def event_handlers(cls: type, handler: Any) -> list[tuple[Callable[..., Any], str | None]]:
+    """The ``@ws_route.on(handler)`` event handlers ``cls`` has, and their event names.
+
+    Looked up on the class, inherited ones included, as :func:`collect_handlers` finds routes:
+    a controller that inherits a route gets the event handlers it (or its bases) has, not
+    those another subclass of the same base declares; an override replaces a base's handler.
+    """
+    found: list[tuple[Callable[..., Any], str | None]] = []
+    for _, fn in _members(cls):
+        for route, event in getattr(fn, _EVENT_ATTR, ()):
+            if route is handler:
+                found.append((fn, event))
     return found
 
 
@@ -320,7 +329,8 @@ class _WsRoute:
 
         def register(fn: F) -> F:
             _check_handler(fn, decorator)
-            setattr(handler, _EVENTS_ATTR, [*event_handlers(handler), (fn, event)])
+            # One function may handle an event of several routes (each mark is one).
+            setattr(fn, _EVENT_ATTR, (*getattr(fn, _EVENT_ATTR, ()), (handler, event)))
             return fn
 
         return register
@@ -453,22 +463,30 @@ def join_path(prefix: str, path: str) -> str:
     return (prefix + path) if prefix else path
 
 
-def collect_handlers(cls: type) -> list[tuple[str, Callable[..., Any]]]:
-    """The handler methods of ``cls``, inherited ones included, in declaration order.
+def _members(cls: type) -> list[tuple[str, Any]]:
+    """The attributes of ``cls``, inherited ones included, in declaration order, bases first.
 
-    Bases come first; a subclass attribute with the same name replaces the base one (so an
-    undecorated override removes the route, as Python's attribute lookup would suggest).
+    A subclass attribute with the same name replaces the base one (so an undecorated override
+    removes a route or an event handler, as Python's attribute lookup would suggest).
     """
     order: list[str] = []
     for klass in reversed(cls.__mro__):
         for name in vars(klass):
             if name not in order:
                 order.append(name)
-    handlers = []
+    members = []
     for name in order:
         fn = inspect.getattr_static(cls, name, None)
         if isinstance(fn, (staticmethod, classmethod)):
             fn = fn.__func__
-        if route_infos(fn):
-            handlers.append((name, fn))
-    return handlers
+        members.append((name, fn))
+    return members
+
+
+def collect_handlers(cls: type) -> list[tuple[str, Callable[..., Any]]]:
+    """The handler methods of ``cls``, inherited ones included, in declaration order.
+
+    Bases come first; a subclass attribute with the same name replaces the base one (so an
+    undecorated override removes the route, as Python's attribute lookup would suggest).
+    """
+    return [(name, fn) for name, fn in _members(cls) if route_infos(fn)]

@@ -361,7 +361,12 @@ class WebSocketEndpoint:
         self, websocket: WebSocket, instance: Any, arguments: Mapping[str, Any]
     ) -> None:
         """Run the disconnect hook once, if the connection had been accepted."""
-        if self.disconnect is None or instance is None or not websocket._accepted:
+        if (
+            self.disconnect is None
+            or instance is None
+            or not websocket._accepted
+            or websocket._relayed
+        ):
             return
         try:
             code = websocket.close_code or CloseCode.NO_STATUS
@@ -389,6 +394,10 @@ class WebSocketEndpoint:
         if isinstance(failure, WebSocketException):
             await websocket._finish(failure.code, failure.reason)
             return
+        if isinstance(failure, HTTPException) and (
+            websocket._relayed or websocket.connection_state is WebSocketState.DENIED
+        ):
+            return  # a guard refused the handshake itself (deny()): it has its answer
         connecting = not websocket._accepted and websocket.connection_state in _UNANSWERED
         timeout = self.settings.close_timeout
         if isinstance(failure, HTTPException) and connecting:

@@ -39,7 +39,7 @@ from typing import Annotated, Any, Literal, Union
 import pydantic
 import pydantic_core
 
-from .controllers import describe, event_handlers
+from .controllers import describe
 from .errors import ConfigurationError
 from .listener import InvalidMessage, _invalid_json, error_frame, json_payload, open_connection
 from .routes import Event
@@ -54,12 +54,15 @@ Ref = Annotated[str, pydantic.StringConstraints(max_length=128)] | pydantic.Stri
 
 
 def read_events(
-    route_fn: Callable[..., Any], owner: str, discriminator: str, handshake: Sequence[str]
+    handlers: Sequence[tuple[Callable[..., Any], str | None]],
+    owner: str,
+    discriminator: str,
+    handshake: Sequence[str],
 ) -> tuple[Event, ...]:
-    """The events registered on ``route_fn`` with ``@ws_route.on``, checked and compiled.
+    """The events of a route's ``@ws_route.on`` handlers, checked and compiled.
 
     Args:
-        route_fn: The route's function.
+        handlers: Each event handler, and the event name its decorator gave (if any).
         owner: The route, for messages.
         discriminator: The field that names a message's event.
         handshake: The names of the route's handshake parameters (what handlers may take).
@@ -70,7 +73,7 @@ def read_events(
     """
     events: list[Event] = []
     seen: dict[str, str] = {}
-    for fn, name in event_handlers(route_fn):
+    for fn, name in handlers:
         event = _read_event(fn, name, owner, discriminator, handshake)
         for value in event.names:
             if value in seen:
@@ -119,7 +122,8 @@ def _read_event(
             )
         takes.append(parameter.name)
     names = _event_names(model, name, discriminator, where)
-    reply = hints.get("return")
+    # Unannotated, it may return anything (and what it returns is sent).
+    reply = hints.get("return", Any)
     if reply is type(None):
         reply = None
     doc = inspect.getdoc(fn)
@@ -172,11 +176,14 @@ def _wire_model(
             f"{where}: {model.__name__} declares {REF!r}, the field triows reads as the "
             "correlation id of a request; rename it"
         )
-    fields: dict[str, Any] = {REF: (Ref | None, pydantic.Field(None, exclude=True))}
+    fields: dict[str, Any] = {REF: (Ref | None, pydantic.Field(None, alias=REF, exclude=True))}
     declared = model.model_fields.get(discriminator)
     if declared is None or (len(names) == 1 and len(typing.get_args(declared.annotation)) > 1):
         # Undeclared, or one event of several the model's Literal allows: this handler's only.
-        fields[discriminator] = (Literal[names], pydantic.Field(exclude=declared is None))
+        fields[discriminator] = (
+            Literal[names],
+            pydantic.Field(alias=discriminator, exclude=declared is None),
+        )
     try:
         return pydantic.create_model(
             model.__name__, __base__=model, __module__=model.__module__, **fields

@@ -146,6 +146,7 @@ class WebSocket(HTTPConnection):
         "_on_end",
         "_outbox",
         "_receive",
+        "_relayed",
         "_send",
         "_settings",
         "_timers",
@@ -164,6 +165,7 @@ class WebSocket(HTTPConnection):
         self._conn_state = WebSocketState.CONNECTING
         self._accepted = False
         self._admitting = False
+        self._relayed = False
         self._finished = False
         self._connect_pending = True
         #: ``receive()`` before ``accept()`` has returned the ``websocket.connect`` message.
@@ -597,14 +599,19 @@ class WebSocket(HTTPConnection):
     async def close(self, code: int = CloseCode.NORMAL, reason: str | None = None) -> None:
         """Close the connection; a no-op once it has ended.
 
-        Before ``accept()`` the client gets an HTTP 403 instead of a close frame. Frames queued
-        by ``push_*`` go out first.
+        Before ``accept()`` the client gets an HTTP 403 instead of a close frame (a ``triows.v1``
+        client: close 4403 with ``reason``, as :meth:`deny` relays). Frames queued by
+        ``push_*`` go out first.
 
         Args:
             code: The close code (1000, or 3000-4999 for applications).
             reason: A short reason; cut to 123 bytes of UTF-8 if longer.
         """
         state = self._conn_state
+        if state is WebSocketState.CONNECTING and RELAY_SUBPROTOCOL in self.subprotocols:
+            # A close before accept is a 403 refusal: relayed to a triows.js client.
+            await self._relay_refusal(403, b"", reason or None)
+            return
         if state is WebSocketState.CLOSING:  # triows ended it: this sends its close frame
             code, reason = self.close_code or code, self.close_reason
         elif state not in OPEN:
@@ -666,12 +673,16 @@ class WebSocket(HTTPConnection):
         )
         await self._write_frame({"type": "websocket.http.response.body", "body": body})
 
-    async def _relay_refusal(self, status_code: int, body: bytes) -> None:
+    async def _relay_refusal(
+        self, status_code: int, body: bytes, reason: str | None = None
+    ) -> None:
         """Refuse a ``triows.v1`` client: accept, then close with 4000 + ``status_code``."""
         self._admitting = False  # a guard's own deny(): the refusal is triows' accept
+        self._relayed = True  # refused: no disconnect hook, as for an HTTP refusal
         offered = REFUSED_SUBPROTOCOL in self.subprotocols
         await self.accept(REFUSED_SUBPROTOCOL if offered else RELAY_SUBPROTOCOL)
-        await self.close(REFUSED_BASE + status_code, _refusal_reason(status_code, body))
+        why = truncate_reason(reason) if reason else _refusal_reason(status_code, body)
+        await self.close(REFUSED_BASE + status_code, why)
 
     async def send_denial_response(self, response: Response) -> None:
         """Refuse the handshake with ``response``, as Starlette's method of this name.

@@ -69,9 +69,22 @@ def _id(text: str) -> str:
     return _UNSAFE.sub("_", text)
 
 
+def _unique(key: str, taken: set[str]) -> str:
+    """``key``, or ``key_2``, ``key_3``... the first not in ``taken`` (which then holds it)."""
+    found, n = key, 1
+    while found in taken:
+        n += 1
+        found = f"{key}_{n}"
+    taken.add(found)
+    return found
+
+
 def address(route: WebSocketRoute) -> str:
     """The route's path as an AsyncAPI address: ``/chat/{room}/ws`` (converters left out)."""
     return _PARAM.sub(lambda m: "{" + m.group(1) + "}", route.path.template)
+
+
+_UNDESCRIBED = "A value this document cannot describe ({!r})."
 
 
 class _Generator(GenerateJsonSchema):
@@ -94,7 +107,15 @@ class _Schemas:
         self.definitions: dict[str, Any] = {}
 
     def want(self, key: str, type_: Any, mode: JsonSchemaMode = "validation") -> str:
-        adapter = type_ if isinstance(type_, pydantic.TypeAdapter) else pydantic.TypeAdapter(type_)
+        try:
+            adapter = (
+                type_ if isinstance(type_, pydantic.TypeAdapter) else pydantic.TypeAdapter(type_)
+            )
+        except (pydantic.PydanticSchemaGenerationError, pydantic.PydanticUserError):
+            # A return annotation pydantic cannot handle (a plain class): "any value".
+            adapter = pydantic.TypeAdapter(
+                Annotated[Any, pydantic.Field(description=_UNDESCRIBED.format(type_))]
+            )
         self._inputs.append((key, mode, adapter))
         return key
 
@@ -117,6 +138,18 @@ class _Schemas:
 
     def __getitem__(self, key: str) -> Any:
         return self.done[key]
+
+    def with_message_id(self, payload: dict[str, Any]) -> dict[str, Any]:
+        """A published model's payload with the ``id`` triows adds, written out in full.
+
+        Not ``allOf`` with the model's schema: a model with ``extra="forbid"`` has
+        ``additionalProperties: false``, which no frame with an ``id`` would then fit.
+        """
+        ref = payload.get("$ref", "")
+        schema = dict(self.definitions.get(ref.removeprefix(_SCHEMAS), payload))
+        schema.pop("$ref", None)
+        schema["properties"] = {**_MESSAGE_ID["properties"], **schema.get("properties", {})}
+        return schema
 
     def inline(self, model: type[pydantic.BaseModel]) -> dict[str, Any]:
         """``model``'s schema itself (not a reference to it), for a binding's ``query``."""
@@ -187,7 +220,7 @@ def _error_schema(ref: Any) -> dict[str, Any]:
 
 
 #: What triows adds to the frame of a published :class:`~triows.channels.TopicMessage`.
-_MESSAGE_ID = {
+_MESSAGE_ID: dict[str, Any] = {
     "type": "object",
     "properties": {
         TopicMessage.id_field: {
@@ -222,32 +255,35 @@ class _Channel:
 
     def __init__(self, route: WebSocketRoute, cid: str, schemas: _Schemas) -> None:
         self.route, self.cid = route, cid
-        self.events: list[tuple[str, Event]] = []
+        #: (message id, its reply's id, the event)
+        self.events: list[tuple[str, str, Event]] = []
         self.body: str | None = None
         self.sends: list[tuple[str, type[pydantic.BaseModel]]] = []
         handshake = list(route.handshake_parameters)
         self.query = _object([p for p in handshake if p.source == "query"], f"{cid}_query")
         self.headers = _object([p for p in handshake if p.source == "header"], f"{cid}_headers")
+        # Message ids, unique in the channel: triows' own first, then the events', the sent.
+        taken: set[str] = set()
+        self.invalid = _unique("invalid", taken) if route.driver != "plain" else ""
         if route.driver == "events":
             for event in route.events:
-                mid = _id(event.names[0])
-                self.events.append((mid, event))
+                mid = _unique(_id(event.names[0]), taken)
+                self.events.append((mid, _unique(f"{mid}_reply", taken), event))
                 schemas.want(f"{cid}/in/{mid}", event.wire)
                 schemas.want(f"{cid}/reply/{mid}", event.reply, "serialization")
         elif route.driver == "messages" and route.encoding == "json":
             spec = MessageSpec(route.owner, route.encoding, route.body)
-            self.body = schemas.want(f"{cid}/in/message", spec.adapter)
-        seen: set[str] = set()
+            self.body = _unique("message", taken)
+            schemas.want(f"{cid}/in/{self.body}", spec.adapter)
         for model in route.sends:
-            mid = _id(_sent_name(model, route.discriminator))
-            while mid in seen:
-                mid += "_"
-            seen.add(mid)
+            mid = _unique(_id(_sent_name(model, route.discriminator)), taken)
             self.sends.append((mid, model))
             schemas.want(f"{cid}/out/{mid}", model, "serialization")
 
-    def build(self, schemas: _Schemas, ref: Any) -> tuple[dict[str, Any], dict[str, Any]]:
-        """The channel object and its operations."""
+    def build(
+        self, schemas: _Schemas, ref: Any, operation_ids: set[str]
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The channel object and its operations (their ids unique in ``operation_ids``)."""
         route, cid = self.route, self.cid
         channel_ref = {"$ref": f"#/channels/{cid}"}
         messages: dict[str, Any] = {}
@@ -257,7 +293,7 @@ class _Channel:
             return {"$ref": f"#/channels/{cid}/messages/{mid}"}
 
         correlation = {"location": f"$message.payload#/{REF}"}
-        for mid, event in self.events:
+        for mid, reply_id, event in self.events:
             messages[mid] = {
                 "name": " | ".join(event.names),
                 "title": event.model.__name__,
@@ -274,7 +310,7 @@ class _Channel:
                 **({"summary": event.summary} if event.summary else {}),
             }
             returns = "its handler's return value" if event.replies else "null"
-            messages[f"{mid}_reply"] = {
+            messages[reply_id] = {
                 "name": f"{event.names[0]} reply",
                 "contentType": "application/json",
                 "correlationId": correlation,
@@ -290,45 +326,45 @@ class _Channel:
                 ),
                 "payload": _reply_schema(ref, schemas[f"{cid}/reply/{mid}"]),
             }
-            reply = [message_ref(f"{mid}_reply")]
+            reply = [message_ref(reply_id)]
             operation["reply"] = {"channel": channel_ref, "messages": reply}
-            operations[f"{cid}_{mid}"] = operation
+            operations[_unique(f"{cid}_{mid}", operation_ids)] = operation
         if self.body is not None:
-            messages["message"] = {
+            messages[self.body] = {
                 "name": "message",
                 "contentType": "application/json",
-                "payload": schemas[self.body],
+                "payload": schemas[f"{cid}/in/{self.body}"],
             }
-            operations[f"{cid}_message"] = {
+            operations[_unique(f"{cid}_{self.body}", operation_ids)] = {
                 "action": "receive",
                 "channel": channel_ref,
-                "messages": [message_ref("message")],
+                "messages": [message_ref(self.body)],
                 **({"summary": route.summary} if route.summary else {}),
             }
-        if route.driver != "plain":
-            messages["invalid"] = {
+        if self.invalid:
+            messages[self.invalid] = {
                 "name": "invalid",
                 "contentType": "application/json",
                 "summary": "A message that failed validation (then close 1008, unless the "
                 "route's on_invalid is 'reply').",
                 "payload": {"$ref": _SCHEMAS + INVALID_SCHEMA},
             }
-            operations[f"{cid}_invalid"] = {
+            operations[_unique(f"{cid}_{self.invalid}", operation_ids)] = {
                 "action": "send",
                 "channel": channel_ref,
-                "messages": [message_ref("invalid")],
+                "messages": [message_ref(self.invalid)],
             }
         for mid, model in self.sends:
             payload = schemas[f"{cid}/out/{mid}"]
             if issubclass(model, TopicMessage):
-                payload = {"allOf": [payload, _MESSAGE_ID]}
+                payload = schemas.with_message_id(payload)
             messages[mid] = {
                 "name": mid,
                 "title": model.__name__,
                 "contentType": "application/json",
                 "payload": payload,
             }
-            operations[f"{cid}_send_{mid}"] = {
+            operations[_unique(f"{cid}_send_{mid}", operation_ids)] = {
                 "action": "send",
                 "channel": channel_ref,
                 "messages": [message_ref(mid)],
@@ -339,8 +375,12 @@ class _Channel:
             **({"summary": route.summary} if route.summary else {}),
             "messages": messages,
         }
+        taken = {p.key: p for p in route.handshake_parameters if p.source == "path"}
         parameters = {
-            p.key: _path_parameter(p) for p in route.handshake_parameters if p.source == "path"
+            name: _path_parameter(taken[name])
+            if name in taken
+            else {"description": "Path parameter."}
+            for name in route.path.converters
         }
         if parameters:
             channel["parameters"] = parameters
@@ -401,8 +441,7 @@ def document(
         cid = _id(route.name)
         if cid in taken:
             cid = _id(route.owner)
-        taken.add(cid)
-        channels.append(_Channel(route, cid, schemas))
+        channels.append(_Channel(route, _unique(cid, taken), schemas))
     schemas.generate()
     ref: Any = {}
     if channels:
@@ -413,8 +452,9 @@ def document(
         ref = {"$ref": _SCHEMAS + REF_SCHEMA}
     out_channels: dict[str, Any] = {}
     operations: dict[str, Any] = {}
+    operation_ids: set[str] = set()
     for channel in channels:
-        out_channels[channel.cid], channel_operations = channel.build(schemas, ref)
+        out_channels[channel.cid], channel_operations = channel.build(schemas, ref, operation_ids)
         operations.update(channel_operations)
     info: dict[str, Any] = {"title": spec.title, "version": spec.version}
     if spec.description:

@@ -314,7 +314,8 @@ class Channels:
             TypeError: ``message`` is not a JSON object (a mapping or a pydantic model).
         """
         if isinstance(message, pydantic.BaseModel):
-            body = message.model_dump_json()
+            # By alias, as send_json() and the AsyncAPI document write a model.
+            body = pydantic_core.to_json(message, by_alias=True).decode()
         elif isinstance(message, Mapping):
             body = pydantic_core.to_json(message).decode()
         else:
