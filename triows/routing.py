@@ -104,6 +104,9 @@ class PathTemplate:
         self.is_static = not self.converters
         self.regex = re.compile(pattern)
 
+    def __repr__(self) -> str:
+        return f"PathTemplate({self.template!r})"
+
     @property
     def shape(self) -> str:
         """The template with parameter names erased: two routes of one shape collide."""
