@@ -25,7 +25,7 @@ from ._timers import Timers
 from ._types import Receive, Scope, Send
 from .asyncapi import AsyncAPI
 from .asyncapi import document as asyncapi_document
-from .asyncapi._serve import AsyncAPIViewer
+from .asyncapi._serve import asyncapi_routes
 from .channels import Channels
 from .client import client_routes
 from .config import Config
@@ -53,17 +53,6 @@ HTTPHandler = Callable[[Request], Awaitable[Response]]
 WebSocketHandler = Callable[[WebSocket], Awaitable[None]]
 
 _NOT_FOUND = pydantic_core.to_json({"detail": "Not Found"})
-
-#: The order of an AsyncAPI document's top-level keys.
-_DOCUMENT_ORDER = (
-    "asyncapi",
-    "info",
-    "servers",
-    "defaultContentType",
-    "channels",
-    "operations",
-    "components",
-)
 
 #: Seconds the on_shutdown hooks may take when shutdown follows a crash.
 SHUTDOWN_TIMEOUT = 10.0
@@ -265,7 +254,7 @@ class App:
             ws_endpoint.route = ws
             ws_routes.append(Route(ws.path, ws_endpoint, ws.name, frozenset(), ws.owner))
         if self.asyncapi is not None:
-            http_routes.extend(self._asyncapi_routes(self.asyncapi))
+            http_routes.extend(asyncapi_routes(self.asyncapi, self.asyncapi_document))
         if self.client_script is not None:
             http_routes.extend(client_routes(self.client_script))
         if self.static is not None:
@@ -289,29 +278,6 @@ class App:
         if self._asyncapi_document is None:
             self._asyncapi_document = asyncapi_document(self.routes, self.asyncapi)
         return self._asyncapi_document
-
-    def _asyncapi_routes(self, spec: AsyncAPI) -> list[Route[HTTPHandler]]:
-        async def serve_document(request: Request) -> Response:
-            document = self.asyncapi_document()
-            if spec.servers is None:
-                scheme = "wss" if request.scope.get("scheme") in ("https", "wss") else "ws"
-                host = request.headers.get("host") or "localhost"
-                server = {"host": host, "protocol": scheme}
-                document = {**document, "servers": {"this": server}}
-                # servers come right after info, where readers look for them
-                document = {k: document[k] for k in _DOCUMENT_ORDER if k in document}
-            return JSONResponse(document)
-
-        methods = frozenset({"GET", "HEAD"})
-        routes: list[Route[HTTPHandler]] = [
-            Route(PathTemplate(spec.path), serve_document, "asyncapi", methods)
-        ]
-        if spec.viewer is not None:
-            viewer = AsyncAPIViewer(spec)
-            routes.append(Route(PathTemplate(spec.viewer), viewer.page, "asyncapi_viewer", methods))
-            assets = PathTemplate(spec.viewer.rstrip("/") + "/assets/{name}")
-            routes.append(Route(assets, viewer.asset, "asyncapi_assets", methods))
-        return routes
 
     def url_path_for(self, name: str, /, **params: Any) -> str:
         """The path of the route called ``name`` (or ``"Controller.method"``).

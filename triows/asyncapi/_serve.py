@@ -1,17 +1,59 @@
-"""Serving the viewer page and its files (``/asyncapi``, ``/asyncapi/assets/...``)."""
+"""Serving the document (``/asyncapi.json``), the viewer page (``/asyncapi``) and its files."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 from ..requests import Request
-from ..responses import HTMLResponse, PlainTextResponse, Response
+from ..responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
+from ..routing import PathTemplate, Route
 from ._document import AsyncAPI
 from ._viewer import ASSETS, find, missing_page, page
 from .fetch_viewer import COMMAND
 
-__all__ = ["AsyncAPIViewer"]
+__all__ = ["AsyncAPIViewer", "asyncapi_routes"]
+
+#: The order of an AsyncAPI document's top-level keys (servers right after info, where readers
+#: look for them).
+_DOCUMENT_ORDER = (
+    "asyncapi",
+    "info",
+    "servers",
+    "defaultContentType",
+    "channels",
+    "operations",
+    "components",
+)
+
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+def asyncapi_routes(spec: AsyncAPI, document: Callable[[], dict[str, Any]]) -> list[Route[Handler]]:
+    """The routes of the document ``document()`` gives, and of its viewer, where ``spec`` says."""
+
+    async def serve_document(request: Request) -> Response:
+        served = document()
+        if spec.servers is None:  # the server it was fetched from
+            scheme = "wss" if request.scope.get("scheme") in ("https", "wss") else "ws"
+            host = request.headers.get("host") or "localhost"
+            served = {**served, "servers": {"this": {"host": host, "protocol": scheme}}}
+            served = {key: served[key] for key in _DOCUMENT_ORDER if key in served}
+        return JSONResponse(served)
+
+    methods = frozenset({"GET", "HEAD"})
+    routes: list[Route[Handler]] = [
+        Route(PathTemplate(spec.path), serve_document, "asyncapi", methods)
+    ]
+    if spec.viewer is not None:
+        viewer = AsyncAPIViewer(spec)
+        routes.append(Route(PathTemplate(spec.viewer), viewer.page, "asyncapi_viewer", methods))
+        assets = PathTemplate(spec.viewer.rstrip("/") + "/assets/{name}")
+        routes.append(Route(assets, viewer.asset, "asyncapi_assets", methods))
+    return routes
+
 
 logger = logging.getLogger("triows")
 
